@@ -1,0 +1,1 @@
+"""Data: image IO, noisy/clean pair discovery, training patches, synthetic noise, bursts."""

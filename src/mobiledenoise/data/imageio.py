@@ -1,0 +1,146 @@
+"""Reading and writing images the way the rest of the toolkit expects them.
+
+`read_image` returns an H×W×3 array, uint8 or uint16 (bit depth kept), with EXIF orientation
+applied; grayscale and palette images are converted to RGB, RGBA is refused when the alpha
+channel is not fully opaque (dropping real transparency would silently change the picture).
+`write_image` writes atomically (temp file + rename), so an interrupted write never leaves a
+half-written file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from mobiledenoise.errors import UserError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
+
+_16BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+
+
+def is_image_path(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Load `path` as H×W×3 uint8 (8-bit files) or uint16 (16-bit files)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"expected an image file, received {path} which does not exist; check the path")
+    if path.suffix.lower() in {".tif", ".tiff"}:
+        array = _read_tiff(path)
+        if array is not None:
+            return array
+    try:
+        with Image.open(path) as image:
+            image = ImageOps.exif_transpose(image)
+            return _to_rgb_array(image, path)
+    except UnidentifiedImageError:
+        raise UserError(
+            f"expected a PNG, JPEG or TIFF image, received {path.name} which is not a readable "
+            "image; check that the file is an image and not corrupt"
+        ) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise UserError(f"could not decode {path}: {exc}; the file looks truncated or corrupt") from None
+
+
+def _read_tiff(path: Path) -> np.ndarray | None:
+    """16-bit RGB TIFFs are beyond Pillow's RGB modes; read them with scikit-image."""
+    try:
+        from skimage import io as skio
+
+        array = skio.imread(path)
+    except Exception:  # noqa: BLE001 - fall back to Pillow, which gives the clear error
+        return None
+    if array.ndim == 3 and array.shape[-1] == 3 and array.dtype in (np.uint8, np.uint16):
+        # Pillow still applies the EXIF orientation, when the file has one.
+        with Image.open(path) as image:
+            orientation = image.getexif().get(0x0112, 1)
+        return _apply_orientation(array, orientation)
+    return None
+
+
+def _apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: np.transpose(a, (1, 0, 2)),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: np.rot90(a, 1)[::-1],
+        8: lambda a: np.rot90(a, 1),
+    }
+    return np.ascontiguousarray(ops.get(orientation, lambda a: a)(array))
+
+
+def _to_rgb_array(image: Image.Image, path: Path) -> np.ndarray:
+    mode = image.mode
+    if mode == "RGB":
+        return np.asarray(image, dtype=np.uint8).copy()
+    if mode in {"L", "P", "LA", "PA", "1", "CMYK", "YCbCr"}:
+        if mode in {"P", "LA", "PA"}:
+            image = image.convert("RGBA")
+            return _drop_opaque_alpha(np.asarray(image), path)
+        return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+    if mode == "RGBA":
+        return _drop_opaque_alpha(np.asarray(image), path)
+    if mode in _16BIT_MODES:
+        gray = np.asarray(image).astype(np.uint16)
+        return np.repeat(gray[..., None], 3, axis=-1)
+    raise UserError(
+        f"expected an 8/16-bit RGB or grayscale image, received mode {mode!r} in {path.name}; "
+        "convert it to RGB PNG or JPEG first"
+    )
+
+
+def _drop_opaque_alpha(rgba: np.ndarray, path: Path) -> np.ndarray:
+    if rgba[..., 3].min() < 255:
+        raise UserError(
+            f"expected an opaque image, received {path.name} with transparent pixels; "
+            "flatten it onto a background (e.g. save as JPEG) first"
+        )
+    return np.ascontiguousarray(rgba[..., :3])
+
+
+def to_float(image: np.ndarray) -> np.ndarray:
+    """uint8/uint16 -> float32 in [0, 1]."""
+    scale = 65535.0 if image.dtype == np.uint16 else 255.0
+    return image.astype(np.float32) / scale
+
+
+def from_float(image: np.ndarray, dtype=np.uint8) -> np.ndarray:
+    """float in [0, 1] -> uint8/uint16, clipped and rounded (the challenge's convention)."""
+    scale = 65535.0 if np.dtype(dtype) == np.uint16 else 255.0
+    return np.clip(np.rint(np.asarray(image, np.float64) * scale), 0, scale).astype(dtype)
+
+
+def write_image(path: str | Path, image: np.ndarray, *, overwrite: bool = False, quality: int = 95) -> Path:
+    """Write uint8/uint16 H×W×3 to `path` atomically; refuse to replace a file unless asked."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise UserError(f"expected a new output path, received {path} which exists; pass --overwrite or choose another path")
+    if image.dtype == np.uint16 and path.suffix.lower() in {".jpg", ".jpeg"}:
+        raise UserError(f"expected PNG or TIFF for 16-bit output, received {path.name}; use .png or .tif")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        if image.dtype == np.uint16:
+            import cv2
+
+            ok = cv2.imwrite(tmp, np.ascontiguousarray(image[..., ::-1]))
+            if not ok:
+                raise UserError(f"could not write a 16-bit image to {path}; use .png or .tif")
+        else:
+            Image.fromarray(image).save(tmp, quality=quality) if path.suffix.lower() in {
+                ".jpg", ".jpeg"} else Image.fromarray(image).save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

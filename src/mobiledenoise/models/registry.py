@@ -1,0 +1,134 @@
+"""Registry of model families.
+
+Each family module defines a frozen dataclass config (with a `multiple` property: the factor
+the input height and width must be divisible by), named presets as plain dicts, and one
+builder function decorated with `@register_model`:
+
+    @register_model("unet", config=UNetConfig, presets={"default": {}, "tiny": {"width": 8}})
+    def build_unet(config: UNetConfig, inputs: keras.KerasTensor) -> keras.KerasTensor: ...
+
+The builder maps an input tensor to an output tensor; the registry wraps it into a functional
+`keras.Model`, so the same weights build at any input shape (training on patches, export at a
+fixed 1×H×W×3). Config flows one way: dataclass defaults <- preset <- overrides. Family
+modules are imported lazily from the explicit `_FAMILY_MODULES` list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mobiledenoise.errors import UserError
+
+_FAMILY_MODULES = ["unet", "noahtcv", "megvii", "enerzai", "moma", "mier", "gdalgo"]
+
+_REGISTRY: dict[str, ModelSpec] = {}
+_loaded = False
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    config_cls: type
+    build_fn: Callable[..., Any]
+    presets: dict[str, dict] = field(default_factory=dict)
+    summary: str = ""
+
+
+def register_model(name: str, *, config: type, presets: dict[str, dict] | None = None):
+    """Decorator registering a builder; a duplicate name is an error, not an override."""
+
+    def decorator(build_fn):
+        if name in _REGISTRY:
+            raise RuntimeError(f"model {name!r} is registered twice ({build_fn.__module__})")
+        doc = (build_fn.__doc__ or "").strip().splitlines()
+        _REGISTRY[name] = ModelSpec(name, config, build_fn, dict(presets or {"default": {}}),
+                                    doc[0] if doc else "")
+        return build_fn
+
+    return decorator
+
+
+def _load_families() -> None:
+    global _loaded
+    if _loaded:
+        return
+    for module in _FAMILY_MODULES:
+        try:
+            importlib.import_module(f"mobiledenoise.models.{module}")
+        except ModuleNotFoundError as exc:  # a family not written yet
+            if exc.name != f"mobiledenoise.models.{module}":
+                raise
+    _loaded = True
+
+
+def list_models() -> list[str]:
+    _load_families()
+    return sorted(_REGISTRY)
+
+
+def get_spec(name: str) -> ModelSpec:
+    _load_families()
+    if name not in _REGISTRY:
+        raise UserError(f"expected a registered model name ({', '.join(sorted(_REGISTRY))}), "
+                        f"received {name!r}; run `mobiledenoise zoo list` to see them")
+    return _REGISTRY[name]
+
+
+def resolve_config(name: str, preset: str | None = None, **overrides):
+    """Dataclass defaults <- preset <- overrides (None overrides are dropped)."""
+    spec = get_spec(name)
+    preset = preset or "default"
+    if preset not in spec.presets:
+        raise UserError(f"expected a preset of {name} ({', '.join(spec.presets)}), received {preset!r}")
+    values = {**spec.presets[preset], **{k: v for k, v in overrides.items() if v is not None}}
+    return config_from_dict(name, values)
+
+
+def config_from_dict(name: str, values: dict):
+    spec = get_spec(name)
+    known = {f.name: f for f in dataclasses.fields(spec.config_cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise UserError(f"expected config keys of {name} ({', '.join(known)}), received unknown "
+                        f"{', '.join(unknown)}; fix the recipe or override")
+    coerced = {k: _coerce(v, known[k].default) for k, v in values.items()}
+    return spec.config_cls(**coerced)
+
+
+def _coerce(value, default):
+    """YAML/JSON give lists where dataclasses hold tuples."""
+    if isinstance(value, list) and isinstance(default, tuple):
+        return tuple(_coerce(v, None) for v in value)
+    return value
+
+
+def build_model(name: str, config=None, *, input_shape=(None, None, 3), batch_size=None,
+                preset: str | None = None, **overrides):
+    """Build model `name` as a functional keras.Model; `config` may be a dataclass or dict."""
+    import keras
+
+    spec = get_spec(name)
+    if config is None:
+        config = resolve_config(name, preset, **overrides)
+    elif isinstance(config, dict):
+        config = config_from_dict(name, config)
+    inputs = keras.Input(shape=tuple(input_shape), batch_size=batch_size, name="noisy")
+    outputs = spec.build_fn(config, inputs)
+    model = keras.Model(inputs, outputs, name=name)
+    model.denoiser_name = name
+    model.denoiser_config = config
+    return model
+
+
+def describe(model) -> dict:
+    """The JSON-able identity of a built model: {"model": name, "config": {...}}."""
+    return {"model": model.denoiser_name, "config": dataclasses.asdict(model.denoiser_config)}
+
+
+def multiple_of(name: str, config) -> int:
+    """The factor H and W must be divisible by for this model."""
+    return int(getattr(config, "multiple", 1))

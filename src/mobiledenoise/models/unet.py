@@ -1,0 +1,52 @@
+"""`unet` — the plain baseline: a small U-Net that predicts the noise residual.
+
+Encoder levels of two 3×3 conv + ReLU, halving resolution with max pooling and doubling the
+width; a bottleneck; decoder levels with a 2×2 transposed conv, concatenation with the
+encoder skip, two 3×3 convs; output = input + 3×3 conv. Mobile-GPU ops only.
+The `default` preset (width 16, depth 3) has ~0.1 M parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from keras import layers
+
+from mobiledenoise.models import blocks
+from mobiledenoise.models.registry import register_model
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    width: int = 16  # channels at full resolution; doubled per level
+    depth: int = 3  # number of down-samplings
+    convs_per_level: int = 2
+    act: str = "relu"
+    up: str = "transpose"  # transpose | bilinear | nearest
+
+    @property
+    def multiple(self) -> int:
+        return 2**self.depth
+
+
+@register_model("unet", config=UNetConfig,
+                presets={"default": {}, "tiny": {"width": 4, "depth": 2}, "wide": {"width": 32}})
+def build_unet(config: UNetConfig, inputs):
+    """Baseline U-Net predicting the noise residual."""
+    x = inputs
+    skips = []
+    for level in range(config.depth):
+        width = config.width * 2**level
+        for i in range(config.convs_per_level):
+            x = blocks.conv(x, width, act=config.act, name=f"enc{level}_conv{i}")
+        skips.append(x)
+        x = blocks.down(x, width, "maxpool", name=f"enc{level}_down")
+    for i in range(config.convs_per_level):
+        x = blocks.conv(x, config.width * 2 ** (config.depth - 1), act=config.act, name=f"mid_conv{i}")
+    for level in reversed(range(config.depth)):
+        width = config.width * 2**level
+        x = blocks.up(x, width, config.up, name=f"dec{level}_up")
+        x = layers.Concatenate(name=f"dec{level}_cat")([x, skips[level]])
+        for i in range(config.convs_per_level):
+            x = blocks.conv(x, width, act=config.act, name=f"dec{level}_conv{i}")
+    return blocks.residual_output(inputs, x)
