@@ -36,17 +36,23 @@ class ModelSpec:
     build_fn: Callable[..., Any]
     presets: dict[str, dict] = field(default_factory=dict)
     summary: str = ""
+    deploy_fn: Callable[[Any], Any] | None = None  # training model -> deployable model
 
 
-def register_model(name: str, *, config: type, presets: dict[str, dict] | None = None):
-    """Decorator registering a builder; a duplicate name is an error, not an override."""
+def register_model(name: str, *, config: type, presets: dict[str, dict] | None = None,
+                   deploy: Callable[[Any], Any] | None = None):
+    """Decorator registering a builder; a duplicate name is an error, not an override.
+
+    `deploy` turns a trained model into the one that is exported (e.g. fuse ACNet branches,
+    drop a super-network's extra blocks); it must return a registry-built model.
+    """
 
     def decorator(build_fn):
         if name in _REGISTRY:
             raise RuntimeError(f"model {name!r} is registered twice ({build_fn.__module__})")
         doc = (build_fn.__doc__ or "").strip().splitlines()
         _REGISTRY[name] = ModelSpec(name, config, build_fn, dict(presets or {"default": {}}),
-                                    doc[0] if doc else "")
+                                    doc[0] if doc else "", deploy)
         return build_fn
 
     return decorator
@@ -129,6 +135,16 @@ def describe(model) -> dict:
     return {"model": model.denoiser_name, "config": dataclasses.asdict(model.denoiser_config)}
 
 
-def multiple_of(name: str, config) -> int:
-    """The factor H and W must be divisible by for this model."""
-    return int(getattr(config, "multiple", 1))
+def deployable(model):
+    """The model to export: the family's `deploy` transform applied, or the model itself."""
+    spec = get_spec(model.denoiser_name)
+    return spec.deploy_fn(model) if spec.deploy_fn else model
+
+
+def check_input_size(model, height: int, width: int) -> None:
+    """UserError unless H and W are multiples of the model's required factor."""
+    multiple = int(getattr(model.denoiser_config, "multiple", 1))
+    if height % multiple or width % multiple:
+        raise UserError(f"expected height and width divisible by {multiple} for model "
+                        f"{model.denoiser_name}, received {height}x{width}; pad or crop to a multiple "
+                        f"of {multiple} (the tiled runner pads automatically)")
