@@ -1,17 +1,18 @@
 """The one exception for bad user input.
 
-`UserError` is a `click.ClickException` with exit code 2, so every CLI command that raises it
-prints one line (`Error: ...`) and exits 2 without a traceback, and library callers can still
-catch it as a `ValueError`-like error. Messages say what was expected, what was received and
+`UserError` is a Click exception with exit code 2, so every CLI command that raises it prints
+one line (`Error: ...`) and exits 2 without a traceback; library callers catch it like any
+exception. Typer 0.29 vendors its own Click (`typer._click`), and only that class is caught by
+Typer's command runner, hence the import below (typer is pinned in pyproject.toml). Messages say what was expected, what was received and
 what to do, e.g. ``expected an RGB image, received mode='CMYK' for a.jpg; convert it to RGB``.
 """
 
 from __future__ import annotations
 
-import click
+from typer._click.exceptions import ClickException
 
 
-class UserError(click.ClickException):
+class UserError(ClickException):
     exit_code = 2
 
     def __init__(self, message: str):

@@ -32,8 +32,8 @@ def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"expected an image file, received {path} which does not exist; check the path")
-    if path.suffix.lower() in {".tif", ".tiff"}:
-        array = _read_tiff(path)
+    if path.suffix.lower() in {".png", ".tif", ".tiff"}:
+        array = _read_16bit_color(path)
         if array is not None:
             return array
     try:
@@ -49,20 +49,24 @@ def read_image(path: str | Path) -> np.ndarray:
         raise UserError(f"could not decode {path}: {exc}; the file looks truncated or corrupt") from None
 
 
-def _read_tiff(path: Path) -> np.ndarray | None:
-    """16-bit RGB TIFFs are beyond Pillow's RGB modes; read them with scikit-image."""
-    try:
-        from skimage import io as skio
+def _read_16bit_color(path: Path) -> np.ndarray | None:
+    """16-bit colour PNG/TIFF: Pillow would truncate them to 8 bits, so read with OpenCV.
 
-        array = skio.imread(path)
-    except Exception:  # noqa: BLE001 - fall back to Pillow, which gives the clear error
+    Returns None for anything else (Pillow handles it, with the clear errors)."""
+    import cv2
+
+    array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if array is None or array.dtype != np.uint16 or array.ndim != 3 or array.shape[-1] not in (3, 4):
         return None
-    if array.ndim == 3 and array.shape[-1] == 3 and array.dtype in (np.uint8, np.uint16):
-        # Pillow still applies the EXIF orientation, when the file has one.
-        with Image.open(path) as image:
-            orientation = image.getexif().get(0x0112, 1)
-        return _apply_orientation(array, orientation)
-    return None
+    if array.shape[-1] == 4:
+        if array[..., 3].min() < 65535:
+            raise UserError(f"expected an opaque image, received {path.name} with transparent "
+                            "pixels; flatten it onto a background first")
+        array = array[..., :3]
+    array = array[..., ::-1]  # BGR -> RGB
+    with Image.open(path) as image:
+        orientation = image.getexif().get(0x0112, 1)
+    return _apply_orientation(array, orientation)
 
 
 def _apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:

@@ -93,6 +93,18 @@ def _suffix_pairs(root: Path) -> list[Pair]:
     return pairs
 
 
+def find_clean_images(root: str | Path) -> list[Pair]:
+    """Clean-only images (any folder of photos) as pairs whose noisy side is the clean file
+    itself: the patch sampler always gives them synthetic camera noise."""
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"expected a folder of clean images, received {root}; check the path")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and is_image_path(p))
+    if not files:
+        raise UserError(f"expected clean images (PNG, JPEG, TIFF) in {root}, found none")
+    return [Pair(f"synthetic_{p.stem}", p, p) for p in files]
+
+
 def split_by_scene(pairs: list[Pair], val_fraction: float = 0.2, seed: int = 0
                    ) -> tuple[list[Pair], list[Pair]]:
     """Deterministic train/validation split with every scene wholly on one side.

@@ -50,4 +50,106 @@ def residual_output(inputs, features, name: str = "residual"):
     return layers.Add(name=name)([inputs, delta])
 
 
-__all__ = ["activation", "conv", "down", "up", "residual_output", "keras"]
+__all__ = ["activation", "conv", "down", "up", "residual_output", "sepconv", "channel_attention",
+           "dense_block", "ChannelSplit", "acnet_conv", "acnet_fused_conv", "fold_acnet", "keras"]
+
+
+# --- Blocks used by the MAI 2021 finalist families (zoo) -------------------------------------
+
+
+def sepconv(x, filters: int, kernel: int = 3, *, dilation: int = 1, act: str | None = "relu",
+            name: str | None = None):
+    """Depthwise-separable conv: k×k depthwise (multiplier 1, as the GPU delegate needs) then a
+    1×1 pointwise conv, one activation at the end (MobileNet-style, fewer ops)."""
+    x = layers.DepthwiseConv2D(kernel, padding="same", dilation_rate=dilation,
+                               name=f"{name}_dw" if name else None)(x)
+    return conv(x, filters, 1, act=act, name=f"{name}_pw" if name else None)
+
+
+def channel_attention(x, reduction: int = 8, name: str = "ca"):
+    """Squeeze-excite channel attention: MEAN over H,W (keepdims) -> 1×1 conv -> ReLU ->
+    1×1 conv -> sigmoid -> MUL. All four map to GPU-delegate ops (MEAN, CONV_2D, LOGISTIC, MUL)."""
+    channels = x.shape[-1]
+    w = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool")(x)
+    w = layers.Conv2D(max(1, channels // reduction), 1, activation="relu", name=f"{name}_down")(w)
+    w = layers.Conv2D(channels, 1, activation="sigmoid", name=f"{name}_up")(w)
+    return layers.Multiply(name=f"{name}_mul")([x, w])
+
+
+def dense_block(x, growth: int, n_layers: int, *, act: str = "relu", name: str = "dense"):
+    """Residual dense block: each 3×3 conv sees the concatenation of the input and all earlier
+    outputs; a 1×1 conv fuses them back to the input width; the input is added (RDN-style)."""
+    features = [x]
+    for i in range(n_layers):
+        inp = features[0] if i == 0 else layers.Concatenate(name=f"{name}_cat{i}")(features)
+        features.append(conv(inp, growth, act=act, name=f"{name}_conv{i}"))
+    fused = layers.Concatenate(name=f"{name}_cat{n_layers}")(features)
+    fused = conv(fused, x.shape[-1], 1, act=None, name=f"{name}_fuse")
+    return layers.Add(name=name)([x, fused])
+
+
+@keras.saving.register_keras_serializable(package="mobiledenoise")
+class ChannelSplit(layers.Layer):
+    """Split the channel axis into `parts` equal groups (TFLite SPLIT, GPU-delegate op)."""
+
+    def __init__(self, parts: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.parts = parts
+
+    def call(self, x):
+        return keras.ops.split(x, self.parts, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        channels = None if input_shape[-1] is None else input_shape[-1] // self.parts
+        return [(*input_shape[:-1], channels)] * self.parts
+
+    def get_config(self):
+        return {**super().get_config(), "parts": self.parts}
+
+
+# ACNet (asymmetric convolution) blocks. Each branch pads explicitly and symmetrically
+# (PyTorch `padding=1` semantics), so the 1×3 and 3×1 kernels sit exactly on the 3×3 kernel's
+# centre row/column at any stride; TF's "same" padding is asymmetric at stride 2 and would
+# misalign them, making the fusion inexact.
+_ACNET_BRANCHES = {"k3": ((3, 3), ((1, 1), (1, 1))), "k13": ((1, 3), ((0, 0), (1, 1))),
+                   "k31": ((3, 1), ((1, 1), (0, 0)))}
+
+
+def acnet_conv(x, filters: int, *, strides: int = 1, name: str):
+    """Training-time ACNet block: 3×3 + 1×3 + 3×1 convs (no bias), each with BatchNorm, summed.
+    `fold_acnet` turns its weights into one 3×3 conv with bias (`acnet_fused_conv`)."""
+    outputs = []
+    for branch, (kernel, pad) in _ACNET_BRANCHES.items():
+        y = layers.ZeroPadding2D(pad, name=f"{name}_{branch}_pad")(x)
+        y = layers.Conv2D(filters, kernel, strides=strides, use_bias=False,
+                          name=f"{name}_{branch}")(y)
+        outputs.append(layers.BatchNormalization(name=f"{name}_{branch}_bn")(y))
+    return layers.Add(name=name)(outputs)
+
+
+def acnet_fused_conv(x, filters: int, *, strides: int = 1, name: str):
+    """The deployed form of `acnet_conv`: one 3×3 conv with bias named `name`. Stride 1 uses
+    "same" padding (symmetric for 3×3); stride 2 pads explicitly to keep PyTorch alignment."""
+    if strides == 1:
+        return layers.Conv2D(filters, 3, padding="same", name=name)(x)
+    x = layers.ZeroPadding2D(1, name=f"{name}_pad")(x)
+    return layers.Conv2D(filters, 3, strides=strides, name=name)(x)
+
+
+def fold_acnet(model, name: str):
+    """(kernel 3×3×Cin×Cout, bias Cout) equal to ACNet block `name` of `model` in inference mode:
+    each branch's BatchNorm is folded into its kernel, and the 1×3 / 3×1 kernels are added onto
+    the centre row / column of the 3×3 kernel."""
+    import numpy as np
+
+    kernel, bias = 0.0, 0.0
+    for branch, ((kh, kw), _) in _ACNET_BRANCHES.items():
+        k = np.asarray(model.get_layer(f"{name}_{branch}").kernel)
+        bn = model.get_layer(f"{name}_{branch}_bn")
+        scale = np.asarray(bn.gamma) / np.sqrt(np.asarray(bn.moving_variance) + bn.epsilon)
+        padded = np.zeros((3, 3, *k.shape[2:]), k.dtype)
+        top, left = (3 - kh) // 2, (3 - kw) // 2
+        padded[top:top + kh, left:left + kw] = k
+        kernel = kernel + padded * scale
+        bias = bias + np.asarray(bn.beta) - np.asarray(bn.moving_mean) * scale
+    return kernel, bias

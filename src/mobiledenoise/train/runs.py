@@ -42,7 +42,7 @@ def load_model(source: str | Path, *, input_shape=(None, None, 3), batch_size=No
         identity = read_model_json(path)
         model = build_model(identity["model"], identity["config"], input_shape=input_shape,
                             batch_size=batch_size)
-        candidates = [path / BEST_WEIGHTS, path / CHECKPOINT_DIR / "weights.h5"]
+        candidates = [path / BEST_WEIGHTS, path / CHECKPOINT_DIR / "model.weights.h5"]
         if weights == "last":
             candidates.reverse()
         for file in candidates:

@@ -1,0 +1,3 @@
+from mobiledenoise.cli import main
+
+main()

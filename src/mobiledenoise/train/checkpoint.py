@@ -1,0 +1,54 @@
+"""Checkpoints for exact resume: model weights, every optimizer variable (moments, iteration
+count) and the trainer state (step, best validation PSNR, phase), saved atomically.
+
+Batches are a pure function of (seed, step) (see data/patches.py), so the step is all the
+data-pipeline state there is. A checkpoint is written into a temporary folder and swapped in
+with renames, so a crash mid-save leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+
+def save(folder: Path, model, optimizer, state: dict) -> None:
+    tmp, old = folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save_weights(tmp / "model.weights.h5")
+    np.savez(tmp / "optimizer.npz", *[np.asarray(v.numpy()) for v in optimizer.variables])
+    (tmp / "state.json").write_text(json.dumps(state, indent=2))
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def find(folder: Path) -> Path | None:
+    """The newest complete checkpoint folder (the `.old` one if a crash hit mid-swap)."""
+    for candidate in (folder, folder.with_name(folder.name + ".old")):
+        if (candidate / "state.json").is_file():
+            return candidate
+    return None
+
+
+def load_state(folder: Path) -> dict:
+    return json.loads((folder / "state.json").read_text())
+
+
+def restore(folder: Path, model, optimizer, trainable_variables) -> dict:
+    model.load_weights(folder / "model.weights.h5")
+    optimizer.build(trainable_variables)
+    with np.load(folder / "optimizer.npz") as arrays:
+        values = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+    if len(values) != len(optimizer.variables):
+        raise RuntimeError(f"checkpoint {folder} holds {len(values)} optimizer variables, the "
+                           f"optimizer has {len(optimizer.variables)}")
+    for variable, value in zip(optimizer.variables, values):
+        variable.assign(value)
+    return load_state(folder)

@@ -1,0 +1,302 @@
+"""The trainer: one loop for every recipe, with checkpoints and exact resume.
+
+`train(config, out_dir)` builds the data pipeline, the model and the training step from a
+resolved `TrainConfig`, then runs steps until `config.steps`, logging to CSV/TensorBoard,
+validating every `val_every` steps (best weights kept), and checkpointing every
+`checkpoint_every` steps and on Ctrl-C. Started again on the same folder it resumes from the
+last checkpoint and continues exactly as an uninterrupted run would (same batches, same
+optimizer state). `distribute` wraps the run in a `tf.distribute` strategy: the same recipe
+runs on one CPU, several GPUs (mirrored) or a cluster (multi-worker, via TF_CONFIG).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mobiledenoise.errors import UserError
+from mobiledenoise.train import checkpoint, runs
+from mobiledenoise.train.config import TrainConfig, write
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    steps: int
+    best_val_psnr: float
+    input_val_psnr: float
+    seconds: float
+    resumed_from: int
+    replicas: int = 1
+
+
+def _strategy(kind: str):
+    import tensorflow as tf
+
+    if kind == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    if kind == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _pairs(config: TrainConfig):
+    from mobiledenoise.data.pairs import find_pairs, split_by_scene
+
+    if not config.data and not config.synthetic_from:
+        raise UserError("expected training data, received none; pass --data DIR (a folder of "
+                        "noisy/ + clean/ pairs)")
+    pairs = [p for folder in config.data for p in find_pairs(folder)]
+    if config.synthetic_from:
+        from mobiledenoise.data.pairs import find_clean_images
+
+        if config.synthetic_prob <= 0:
+            raise UserError("expected synthetic_prob > 0 with synthetic_from (clean images need "
+                            "synthetic noise), received 0; set --set synthetic_prob=0.5")
+        pairs += [p for folder in config.synthetic_from for p in find_clean_images(folder)]
+    if config.val_data:
+        return pairs, find_pairs(config.val_data)
+    return split_by_scene(pairs, config.val_fraction, config.seed)
+
+
+def _build_step(config: TrainConfig, loss_fn):
+    """The model to save, the training step, and the model to validate."""
+    from mobiledenoise.models import build_model
+
+    if config.ofa_threshold_db is not None:
+        from mobiledenoise.models.enerzai import build_super_and_sub
+        from mobiledenoise.models.registry import resolve_config
+        from mobiledenoise.train.steps import SuperSubStep
+
+        if config.model != "enerzai":
+            raise UserError(f"expected model enerzai for once-for-all training "
+                            f"(ofa_threshold_db), received {config.model!r}")
+        model_config = resolve_config("enerzai", config.preset, **config.model_config)
+        super_model, sub_model = build_super_and_sub(model_config)
+        return sub_model, SuperSubStep(super_model, sub_model, loss_fn, config.ofa_super_weight)
+    from mobiledenoise.models.registry import resolve_config
+    from mobiledenoise.train.steps import DistillStep, PlainStep
+
+    model = build_model(config.model, resolve_config(config.model, config.preset,
+                                                     **config.model_config))
+    if config.teacher:
+        teacher = runs.load_model(config.teacher)
+        return model, DistillStep(model, teacher, loss_fn, config.distill_alpha)
+    return model, PlainStep(model, loss_fn)
+
+
+def _optimizer(config: TrainConfig):
+    import keras
+
+    from mobiledenoise.train.schedules import make_schedule
+
+    schedule = make_schedule(config.schedule, lr=config.lr, lr_min=config.lr_min,
+                             steps=config.steps, cycle_steps=config.cycle_steps)
+    kwargs = {"learning_rate": schedule, "clipnorm": config.clipnorm}
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(**kwargs)
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(weight_decay=config.weight_decay, **kwargs)
+    raise UserError(f"expected optimizer adam|adamw, received {config.optimizer!r}")
+
+
+def train(config: TrainConfig, out_dir: str | Path, *, progress: bool = True,
+          stop_after: int | None = None) -> TrainResult:
+    """Train (or resume) into `out_dir`. `stop_after` ends the process's work after that many
+    steps of this call (used to test resume), as if it had been killed right after a checkpoint."""
+    import keras
+    import tensorflow as tf
+
+    from mobiledenoise.data.patches import PatchConfig, PatchSampler, make_dataset
+    from mobiledenoise.models.registry import describe
+    from mobiledenoise.train.losses import make_loss
+    from mobiledenoise.train.validation import ValidationSet
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_dir = out_dir / runs.CHECKPOINT_DIR
+    found = checkpoint.find(ckpt_dir)
+    _check_resume(config, out_dir, found)
+
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    train_pairs, val_pairs = _pairs(config)
+    strategy = _strategy(config.distribute)
+    loss_fn = make_loss(config.loss)
+    with strategy.scope():
+        model, step_obj = _build_step(config, loss_fn)
+        optimizer = _optimizer(config)
+        variables = step_obj.trainable_variables
+        optimizer.build(variables)
+    state = {"step": 0, "best_val_psnr": float("-inf")}
+    if found is not None:
+        state = checkpoint.restore(found, _checkpoint_model(step_obj), optimizer, variables)
+    start = int(state["step"])
+
+    write(config, out_dir / "config.yaml")
+    (out_dir / runs.MODEL_JSON).write_text(json.dumps(describe(model), indent=2))
+    multiple = int(getattr(model.denoiser_config, "multiple", 1))
+    validation = ValidationSet(val_pairs, config.val_crop, multiple)
+    input_psnr = validation.input_psnr()
+
+    patch = PatchConfig(config.patch_size, config.batch_size, config.flips, config.mixup_prob,
+                        config.mixup_alpha, config.synthetic_prob, config.synthetic_levels)
+    _check_patch_multiple(config.patch_size, multiple, config.model)
+    sampler = PatchSampler(train_pairs, patch, seed=config.seed)
+    end = config.steps if stop_after is None else min(config.steps, start + stop_after)
+    dataset = strategy.experimental_distribute_dataset(make_dataset(sampler, start, end))
+
+    @tf.function
+    def replica_step(noisy, clean):
+        with tf.GradientTape() as tape:
+            losses = step_obj(noisy, clean)
+            scaled = losses["loss"] / strategy.num_replicas_in_sync
+        grads = tape.gradient(scaled, variables)
+        optimizer.apply_gradients(zip(grads, variables))
+        return losses
+
+    @tf.function
+    def distributed_step(noisy, clean):
+        per_replica = strategy.run(replica_step, args=(noisy, clean))
+        return {k: strategy.reduce("MEAN", v, axis=None) for k, v in per_replica.items()}
+
+    log = _Log(out_dir, start)
+    writer = tf.summary.create_file_writer(str(out_dir / "tensorboard"))
+    began, step, last = time.time(), start, {}
+    bar = _progress(progress, start, config.steps, input_psnr)
+    try:
+        with bar:
+            for noisy, clean in dataset:
+                last = {k: float(v) for k, v in distributed_step(noisy, clean).items()}
+                step += 1
+                row = {"step": step, **last,
+                       "lr": float(keras.ops.convert_to_numpy(optimizer.learning_rate))}
+                if step % config.val_every == 0 or step == config.steps:
+                    row.update(validation.evaluate(model))
+                    if row["val_psnr"] > state["best_val_psnr"]:
+                        state["best_val_psnr"] = row["val_psnr"]
+                        model.save_weights(out_dir / runs.BEST_WEIGHTS)
+                if step % config.log_every == 0 or "val_psnr" in row:
+                    log.write(row, writer)
+                state["step"] = step
+                if step % config.checkpoint_every == 0 or step == end:
+                    checkpoint.save(ckpt_dir, _checkpoint_model(step_obj), optimizer, state)
+                bar.advance(row)
+    except KeyboardInterrupt:
+        state["step"] = step
+        checkpoint.save(ckpt_dir, _checkpoint_model(step_obj), optimizer, state)
+        log.close()
+        raise UserError(f"interrupted at step {step}; checkpoint saved in {ckpt_dir}; run the "
+                        "same command again to resume") from None
+    log.close()
+    if not (out_dir / runs.BEST_WEIGHTS).exists():
+        model.save_weights(out_dir / runs.BEST_WEIGHTS)
+    return TrainResult(out_dir, step, state["best_val_psnr"], input_psnr, time.time() - began, start,
+                       strategy.num_replicas_in_sync)
+
+
+def _checkpoint_model(step_obj):
+    """The model whose weights cover every trained variable (the super-net when present)."""
+    return getattr(step_obj, "super_model", None) or step_obj.model
+
+
+def _check_patch_multiple(patch_size: int, multiple: int, model: str) -> None:
+    if patch_size % multiple:
+        raise UserError(f"expected a patch size divisible by {multiple} for model {model}, "
+                        f"received {patch_size}; use e.g. {patch_size // multiple * multiple or multiple}")
+
+
+def _check_resume(config: TrainConfig, out_dir: Path, found) -> None:
+    """A run folder holds one run: resuming with another model or data is refused."""
+    saved = out_dir / "config.yaml"
+    if found is None or not saved.is_file():
+        return
+    import yaml
+
+    previous = yaml.safe_load(saved.read_text())
+    for key in ("model", "preset", "model_config", "data", "seed", "patch_size", "batch_size"):
+        if previous.get(key) != getattr(config, key):
+            raise UserError(f"expected the same {key} as the run being resumed in {out_dir} "
+                            f"({previous.get(key)!r}), received {getattr(config, key)!r}; "
+                            "use a new --out folder")
+
+
+class _Log:
+    """log.csv (truncated to the resume step, so a resumed curve has no duplicates) and TensorBoard."""
+
+    def __init__(self, out_dir: Path, start: int):
+        self.path = out_dir / "log.csv"
+        rows = []
+        if self.path.exists() and start > 0:
+            with self.path.open() as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= start]
+        self.rows = rows
+        self._rewrite()
+
+    def _rewrite(self):
+        fields = []
+        for row in self.rows:
+            fields += [k for k in row if k not in fields]
+        with self.path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields or ["step"])
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+    def write(self, row: dict, tb_writer) -> None:
+        import tensorflow as tf
+
+        new_fields = [k for k in row if self.rows and k not in self.rows[0]]
+        self.rows.append({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+        if new_fields or len(self.rows) == 1:
+            self._rewrite()
+        else:
+            with self.path.open("a", newline="") as f:
+                csv.DictWriter(f, fieldnames=list(self.rows[0])).writerow(
+                    {k: self.rows[-1].get(k, "") for k in self.rows[0]})
+        with tb_writer.as_default(step=row["step"]):
+            for key, value in row.items():
+                if key != "step":
+                    tf.summary.scalar(key, value)
+
+    def close(self) -> None:
+        self._rewrite()
+
+
+class _progress:
+    """A rich progress bar showing loss and validation PSNR (silent when disabled)."""
+
+    def __init__(self, enabled: bool, start: int, total: int, input_psnr: float):
+        self.enabled, self.start, self.total, self.input_psnr = enabled, start, total, input_psnr
+        self.val = None
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                                TextColumn("{task.fields[info]}"), TimeRemainingColumn())
+            self.bar.__enter__()
+            self.task = self.bar.add_task("train", total=self.total, completed=self.start,
+                                          info=f"input {self.input_psnr:.2f} dB")
+        return self
+
+    def advance(self, row: dict) -> None:
+        if not self.enabled:
+            return
+        if "val_psnr" in row:
+            self.val = row["val_psnr"]
+        info = f"loss {row['loss']:.4f}"
+        if self.val is not None:
+            info += f"  val {self.val:.2f} dB (input {self.input_psnr:.2f})"
+        self.bar.update(self.task, advance=1, info=info)
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.bar.__exit__(*exc)
+        return False

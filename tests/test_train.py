@@ -1,0 +1,160 @@
+"""Losses, schedules, recipe resolution, exact resume and tf.distribute training."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from mobiledenoise.cli import app
+from mobiledenoise.errors import UserError
+from mobiledenoise.train import config as train_config
+
+TINY = {"model": "unet", "preset": "tiny", "patch_size": 16, "batch_size": 2, "val_every": 4,
+        "checkpoint_every": 4, "log_every": 1, "deterministic": True, "val_crop": 32}
+
+
+def _config(folder, **overrides):
+    return train_config.resolve(None, {**TINY, "data": [str(folder)], **overrides})
+
+
+def _log(run) -> np.ndarray:
+    """(step, loss) rows of a run's log.csv."""
+    with open(Path(run) / "log.csv") as f:
+        return np.array([(int(r["step"]), float(r["loss"])) for r in csv.DictReader(f)])
+
+
+def test_losses_values_and_weighted_sums():
+    import tensorflow as tf
+
+    from mobiledenoise.train.losses import make_loss, parse_loss
+
+    pred, target = tf.fill((2, 96, 96, 3), 0.5), tf.fill((2, 96, 96, 3), 0.25)
+    assert float(make_loss("l1")(pred, target)) == pytest.approx(0.25)
+    assert float(make_loss("l2")(pred, target)) == pytest.approx(0.0625)
+    assert float(make_loss("charbonnier")(pred, target)) == pytest.approx(0.25, abs=1e-5)
+    assert float(make_loss("psnr")(pred, target)) == pytest.approx(10 * np.log10(0.0625), abs=1e-4)
+    assert float(make_loss("msssim")(target, target)) == pytest.approx(0.0, abs=1e-5)
+    assert parse_loss("l1+0.2*msssim") == [(1.0, "l1"), (0.2, "msssim")]
+    combined = float(make_loss("2*l1+0.5*l2")(pred, target))
+    assert combined == pytest.approx(2 * 0.25 + 0.5 * 0.0625)
+    with pytest.raises(UserError, match="l1\\+0.2\\*msssim"):
+        parse_loss("l1+ssimm")
+
+
+def test_schedules():
+    from mobiledenoise.train.schedules import CyclicalLR, make_schedule
+
+    cosine = make_schedule("cosine", lr=1e-3, lr_min=1e-5, steps=100)
+    assert float(cosine(0)) == pytest.approx(1e-3) and float(cosine(100)) == pytest.approx(1e-5)
+    clr = CyclicalLR(1e-4, 1e-3, half_cycle=10, decay=1.0)
+    assert [round(float(clr(s)), 7) for s in (0, 5, 10, 20)] == [1e-4, 5.5e-4, 1e-3, 1e-4]
+    with pytest.raises(UserError):
+        make_schedule("warm", lr=1, lr_min=0, steps=1)
+
+
+def test_recipe_then_cli_overrides_and_unknown_keys(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("model: unet\nlr: 0.002\nsteps: 50\nmodel_config: {width: 8}\n")
+    config = train_config.resolve(recipe, {"steps": 7, **train_config.parse_set(["flips=false"])})
+    assert (config.lr, config.steps, config.flips, config.model_config) == (0.002, 7, False, {"width": 8})
+    recipe.write_text("modle: unet\n")
+    with pytest.raises(UserError, match="modle"):
+        train_config.resolve(recipe)
+
+
+def test_training_lowers_loss_and_writes_the_run_folder(pair_folder, tmp_path):
+    from mobiledenoise.train.runs import load_model
+    from mobiledenoise.train.trainer import train
+
+    result = train(_config(pair_folder, steps=80, lr=3e-3, batch_size=8, patch_size=32, val_every=40),
+                   tmp_path / "run", progress=False)
+    names = {p.name for p in (tmp_path / "run").iterdir()}
+    assert {"config.yaml", "model.json", "best.weights.h5", "checkpoint", "log.csv", "tensorboard"} <= names
+    losses = _log(tmp_path / "run")[:, 1]
+    assert np.mean(losses[-6:]) < np.mean(losses[:6])
+    assert result.best_val_psnr > result.input_val_psnr  # sigma-12 noise is easy to reduce
+    model = load_model(tmp_path / "run")
+    assert model.denoiser_name == "unet"
+
+
+def test_resume_gives_the_same_loss_curve_and_weights(pair_folder, tmp_path):
+    from mobiledenoise.train.runs import load_model
+    from mobiledenoise.train.trainer import train
+
+    config = _config(pair_folder, steps=12)
+    train(config, tmp_path / "whole", progress=False)
+    first = train(config, tmp_path / "split", progress=False, stop_after=5)  # "killed" at step 5
+    assert first.steps == 5
+    second = train(config, tmp_path / "split", progress=False)
+    assert second.resumed_from == 5 and second.steps == 12
+    np.testing.assert_allclose(_log(tmp_path / "split"), _log(tmp_path / "whole"), atol=1e-6)
+    a = load_model(tmp_path / "whole", weights="last").get_weights()
+    b = load_model(tmp_path / "split", weights="last").get_weights()
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, atol=1e-6)
+
+
+def test_resume_refuses_a_different_model(pair_folder, tmp_path):
+    from mobiledenoise.train.trainer import train
+
+    train(_config(pair_folder, steps=4), tmp_path / "run", progress=False)
+    with pytest.raises(UserError, match="same preset"):
+        train(_config(pair_folder, steps=8, preset="default"), tmp_path / "run", progress=False)
+
+
+def _cli(*args, env=None):
+    return [sys.executable, "-m", "mobiledenoise.cli.__main__", *args]
+
+
+@pytest.mark.slow
+def test_killed_process_resumes_with_the_same_curve(pair_folder, tmp_path):
+    """SIGKILL a real training process after its first checkpoint; the rerun matches."""
+    args = ["train", "--model", "unet", "--preset", "tiny", "--data", str(pair_folder),
+            "--steps", "40", "--patch-size", "16", "--batch-size", "2", "--quiet",
+            "--set", "checkpoint_every=4", "--set", "log_every=1", "--set", "deterministic=true",
+            "--set", "val_every=20", "--set", "val_crop=32"]
+    subprocess.run(_cli(*args, "--out", str(tmp_path / "whole")), check=True, capture_output=True)
+    proc = subprocess.Popen(_cli(*args, "--out", str(tmp_path / "killed")),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = tmp_path / "killed" / "checkpoint" / "state.json"
+    deadline = time.time() + 120
+    while not state.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_rows = _log(tmp_path / "killed")
+    assert len(killed_rows) and killed_rows[-1][0] < 40, "the process was killed before finishing"
+    subprocess.run(_cli(*args, "--out", str(tmp_path / "killed")), check=True, capture_output=True)
+    np.testing.assert_allclose(_log(tmp_path / "killed"), _log(tmp_path / "whole"), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_on_two_logical_cpus(pair_folder, tmp_path):
+    result = subprocess.run(
+        _cli("train", "--model", "unet", "--preset", "tiny", "--data", str(pair_folder),
+             "--steps", "6", "--patch-size", "16", "--batch-size", "4", "--quiet",
+             "--distribute", "mirrored", "--set", "val_every=6", "--set", "val_crop=32",
+             "--out", str(tmp_path / "run")), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "2 replica(s)" in result.stdout
+    assert len(_log(tmp_path / "run")) >= 1
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--data", "/nonexistent/folder"], "does not exist"),
+    (["--model", "nosuchnet"], "registered model name"),
+    (["--loss", "l7"], "expected a loss"),
+    (["--set", "bogus_key=1"], "bogus_key"),
+])
+def test_train_cli_bad_input_is_one_line_exit_2(pair_folder, tmp_path, args, message):
+    base = ["train", "--data", str(pair_folder), "--steps", "1", "--out", str(tmp_path / "r")]
+    result = CliRunner().invoke(app, base + args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
