@@ -18,6 +18,7 @@ demo: install
 	$(BIN)/mobiledenoise demo
 
 test: install
+	./scripts/install-browser.sh
 	$(BIN)/python -m pytest -q
 
 test-fast: install

@@ -32,11 +32,14 @@ class PatchConfig:
     mixup_alpha: float = 1.2  # Beta(alpha, alpha) blending weight
     synthetic_prob: float = 0.0  # probability the noisy input is synthetic camera noise
     synthetic_levels: str = "camera"
-    cache_mb: int = 1024
+    synthetic_jpeg: tuple[int, int] | None = None  # JPEG quality range for synthetic inputs
+    cache_mb: int = 2048
 
 
 class ImageCache:
-    """Decoded (noisy, clean) float32 pairs, least recently used dropped past `max_bytes`."""
+    """Decoded (noisy, clean) pairs at their file bit depth (uint8/uint16: 4× smaller than
+    float32, so a whole set of full-size photos fits), least recently used dropped past
+    `max_bytes`."""
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
@@ -49,8 +52,7 @@ class ImageCache:
             if pair in self._items:
                 self._items.move_to_end(pair)
                 return self._items[pair]
-        noisy, clean = load_pair(pair)
-        item = (to_float(noisy), to_float(clean))
+        item = load_pair(pair)
         size = item[0].nbytes + item[1].nbytes
         with self._lock:
             self._items[pair] = item
@@ -75,7 +77,8 @@ class PatchSampler:
         if config.synthetic_prob > 0 or any(p.noisy == p.clean for p in pairs):
             from mobiledenoise.data.synthetic import SyntheticNoise
 
-            self._synthetic = SyntheticNoise(levels=config.synthetic_levels)
+            jpeg = tuple(config.synthetic_jpeg) if config.synthetic_jpeg else None
+            self._synthetic = SyntheticNoise(levels=config.synthetic_levels, jpeg_quality=jpeg)
 
     def batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng([self.seed, int(step)])
@@ -105,7 +108,8 @@ class PatchSampler:
             raise UserError(f"expected images of at least {size}x{size} for patch_size {size}, "
                             f"received {pair.name} of {h}x{w}; lower --patch-size")
         y, x = rng.integers(h - size + 1), rng.integers(w - size + 1)
-        noisy, clean = noisy[y:y + size, x:x + size], clean[y:y + size, x:x + size]
+        noisy = to_float(noisy[y:y + size, x:x + size])
+        clean = to_float(clean[y:y + size, x:x + size])
         if self.config.flips:
             k, flip = rng.integers(4), rng.random() < 0.5
             noisy, clean = np.rot90(noisy, k), np.rot90(clean, k)

@@ -85,7 +85,7 @@ def _super_blocks(config: EnerzaiConfig, features):
     "tiny": {"widths": (4, 8), "super_blocks": 1, "growth": 4, "dense_layers": 2},
 }, deploy=lambda model: detach_super(model))
 def build_enerzai(config: EnerzaiConfig, inputs):
-    """ENERZAi: once-for-all sub-network (shared U-Net + one conv); super-net via build_super_and_sub."""
+    """ENERZAi: once-for-all sub-net (shared U-Net + one conv); super-net: build_super_and_sub."""
     features = unet_trunk(inputs, config.widths, config.convs_per_level)
     return blocks.residual_output(inputs, features)
 
@@ -140,7 +140,8 @@ class EnerzaiDenseConfig:
 def build_enerzai_dense(config: EnerzaiDenseConfig, inputs):
     """ENERZAi (2nd model): shallow PReLU U-Net with a residual dense block in the bottleneck."""
     def bottleneck(x):
-        return blocks.dense_block(x, config.growth, config.dense_layers, act=config.act, name="mid_rdb")
+        return blocks.dense_block(x, config.growth, config.dense_layers, act=config.act,
+                                  name="mid_rdb")
 
     features = unet_trunk(inputs, config.widths, config.convs_per_level, config.act, bottleneck)
     return blocks.residual_output(inputs, features)

@@ -36,7 +36,8 @@ class MegviiConfig:
             raise UserError(f"expected at least 2 megvii widths, each a multiple of 8, received "
                             f"{self.widths!r}; round them to multiples of 8")
         if self.up not in ("bilinear", "nearest", "transpose"):
-            raise UserError(f"expected megvii up one of bilinear, nearest, transpose, received {self.up!r}")
+            raise UserError(f"expected megvii up one of bilinear, nearest, transpose, "
+                            f"received {self.up!r}")
 
     @property
     def multiple(self) -> int:

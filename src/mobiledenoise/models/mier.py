@@ -14,8 +14,8 @@ Choices where the text is silent:
   RGB; output = input + tail. ReLU after every conv except the residual blocks' second conv
   and the tail. 4×4/stride-2 deconvs match PyTorch's `ConvTranspose2d(4, 2, padding=1)`.
 - `fuse(model)` folds BN (inference statistics) and the three branches into the 3×3 kernels;
-  it is the registry's `deploy` hook, so every export is fused. `default` fused: ~0.37 M
-  parameters (~1.46 MB FP32).
+  it is the registry's `deploy` hook, so every export is fused. `default` fused: ~0.36 M
+  parameters (~1.43 MB FP32).
 """
 
 from __future__ import annotations

@@ -36,7 +36,8 @@ class MomaConfig:
             raise UserError(f"expected >= 2 moma widths and an odd kernel, received widths="
                             f"{self.widths!r}, kernel={self.kernel}")
         if self.up not in ("bilinear", "nearest", "transpose"):
-            raise UserError(f"expected moma up one of bilinear, nearest, transpose, received {self.up!r}")
+            raise UserError(f"expected moma up one of bilinear, nearest, transpose, "
+                            f"received {self.up!r}")
 
     @property
     def multiple(self) -> int:

@@ -27,6 +27,8 @@ class TrainConfig:
     data: list[str] = field(default_factory=list)  # folders of noisy/clean pairs
     val_data: str | None = None  # separate validation folder; default: split of `data` by scene
     val_fraction: float = 0.2
+    train_only: list[str] = field(default_factory=list)  # extra folders never split for validation
+    exclude: list[str] = field(default_factory=list)  # glob patterns of pair names not to train on
     val_crop: int = 512  # validation images are centre-cropped to at most this size
     synthetic_from: list[str] = field(default_factory=list)  # folders of clean images
     # patches and augmentation
@@ -37,6 +39,7 @@ class TrainConfig:
     mixup_alpha: float = 1.2
     synthetic_prob: float = 0.0
     synthetic_levels: str = "camera"
+    synthetic_jpeg: list[int] | None = None  # [lo, hi] JPEG quality of synthetic noisy inputs
     # optimisation
     steps: int = 2000
     loss: str = "l1"
@@ -65,7 +68,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-_LIST_FIELDS = {"data", "synthetic_from"}
+_LIST_FIELDS = {"data", "synthetic_from", "train_only", "exclude"}
 
 
 def field_names() -> list[str]:

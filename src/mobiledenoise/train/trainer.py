@@ -12,6 +12,7 @@ runs on one CPU, several GPUs (mirrored) or a cluster (multi-worker, via TF_CONF
 from __future__ import annotations
 
 import csv
+import fnmatch
 import json
 import time
 from dataclasses import dataclass
@@ -60,30 +61,36 @@ def _pairs(config: TrainConfig):
                             "synthetic noise), received 0; set --set synthetic_prob=0.5")
         pairs += [p for folder in config.synthetic_from for p in find_clean_images(folder)]
     if config.val_data:
-        return pairs, find_pairs(config.val_data)
-    return split_by_scene(pairs, config.val_fraction, config.seed)
+        train, val = pairs, find_pairs(config.val_data)
+    else:
+        train, val = split_by_scene(pairs, config.val_fraction, config.seed)
+    train += [p for folder in config.train_only for p in find_pairs(folder)]
+    excluded = [p for p in train if any(fnmatch.fnmatch(p.name, pat) for pat in config.exclude)]
+    return [p for p in train if p not in excluded], val
 
 
-def _build_step(config: TrainConfig, loss_fn):
-    """The model to save, the training step, and the model to validate."""
+def _build_step(config: TrainConfig, loss_fn, phase: str):
+    """(model to save and export, training step) for this config and phase.
+
+    Phases: "joint" (once-for-all super + sub training) then "sub" (the sub-net alone);
+    every other recipe has the single phase "main".
+    """
     from mobiledenoise.models import build_model
+    from mobiledenoise.models.registry import resolve_config
+    from mobiledenoise.train.steps import DistillStep, PlainStep, SuperSubStep
 
-    if config.ofa_threshold_db is not None:
+    model_config = resolve_config(config.model, config.preset, **config.model_config)
+    if phase in ("joint", "sub"):
         from mobiledenoise.models.enerzai import build_super_and_sub
-        from mobiledenoise.models.registry import resolve_config
-        from mobiledenoise.train.steps import SuperSubStep
 
         if config.model != "enerzai":
             raise UserError(f"expected model enerzai for once-for-all training "
                             f"(ofa_threshold_db), received {config.model!r}")
-        model_config = resolve_config("enerzai", config.preset, **config.model_config)
         super_model, sub_model = build_super_and_sub(model_config)
+        if phase == "sub":
+            return sub_model, PlainStep(sub_model, loss_fn)
         return sub_model, SuperSubStep(super_model, sub_model, loss_fn, config.ofa_super_weight)
-    from mobiledenoise.models.registry import resolve_config
-    from mobiledenoise.train.steps import DistillStep, PlainStep
-
-    model = build_model(config.model, resolve_config(config.model, config.preset,
-                                                     **config.model_config))
+    model = build_model(config.model, model_config)
     if config.teacher:
         teacher = runs.load_model(config.teacher)
         return model, DistillStep(model, teacher, loss_fn, config.distill_alpha)
@@ -129,15 +136,15 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: bool = True,
     train_pairs, val_pairs = _pairs(config)
     strategy = _strategy(config.distribute)
     loss_fn = make_loss(config.loss)
-    with strategy.scope():
-        model, step_obj = _build_step(config, loss_fn)
-        optimizer = _optimizer(config)
-        variables = step_obj.trainable_variables
-        optimizer.build(variables)
-    state = {"step": 0, "best_val_psnr": float("-inf")}
+    state = {"step": 0, "best_val_psnr": float("-inf"),
+             "phase": "joint" if config.ofa_threshold_db is not None else "main"}
     if found is not None:
-        state = checkpoint.restore(found, _checkpoint_model(step_obj), optimizer, variables)
+        state = {**state, **checkpoint.load_state(found)}
+    trainer = _PhaseTrainer(config, strategy, loss_fn, state["phase"])
+    if found is not None:
+        trainer.restore(found)
     start = int(state["step"])
+    model = trainer.model
 
     write(config, out_dir / "config.yaml")
     (out_dir / runs.MODEL_JSON).write_text(json.dumps(describe(model), indent=2))
@@ -146,51 +153,45 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: bool = True,
     input_psnr = validation.input_psnr()
 
     patch = PatchConfig(config.patch_size, config.batch_size, config.flips, config.mixup_prob,
-                        config.mixup_alpha, config.synthetic_prob, config.synthetic_levels)
+                        config.mixup_alpha, config.synthetic_prob, config.synthetic_levels,
+                        tuple(config.synthetic_jpeg) if config.synthetic_jpeg else None)
     _check_patch_multiple(config.patch_size, multiple, config.model)
     sampler = PatchSampler(train_pairs, patch, seed=config.seed)
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
     dataset = strategy.experimental_distribute_dataset(make_dataset(sampler, start, end))
 
-    @tf.function
-    def replica_step(noisy, clean):
-        with tf.GradientTape() as tape:
-            losses = step_obj(noisy, clean)
-            scaled = losses["loss"] / strategy.num_replicas_in_sync
-        grads = tape.gradient(scaled, variables)
-        optimizer.apply_gradients(zip(grads, variables))
-        return losses
-
-    @tf.function
-    def distributed_step(noisy, clean):
-        per_replica = strategy.run(replica_step, args=(noisy, clean))
-        return {k: strategy.reduce("MEAN", v, axis=None) for k, v in per_replica.items()}
-
     log = _Log(out_dir, start)
     writer = tf.summary.create_file_writer(str(out_dir / "tensorboard"))
-    began, step, last = time.time(), start, {}
+    began, step = time.time(), start
     bar = _progress(progress, start, config.steps, input_psnr)
     try:
         with bar:
             for noisy, clean in dataset:
-                last = {k: float(v) for k, v in distributed_step(noisy, clean).items()}
+                row = {"step": step + 1, **trainer.step(noisy, clean), "lr": trainer.learning_rate()}
                 step += 1
-                row = {"step": step, **last,
-                       "lr": float(keras.ops.convert_to_numpy(optimizer.learning_rate))}
                 if step % config.val_every == 0 or step == config.steps:
                     row.update(validation.evaluate(model))
                     if row["val_psnr"] > state["best_val_psnr"]:
                         state["best_val_psnr"] = row["val_psnr"]
                         model.save_weights(out_dir / runs.BEST_WEIGHTS)
+                    if state["phase"] == "joint":
+                        row["val_psnr_super"] = validation.evaluate(trainer.step_obj.super_model)["val_psnr"]
+                        if row["val_psnr_super"] >= config.ofa_threshold_db:
+                            # Once-for-all: the super-net passed the bar; detach its blocks and
+                            # fine-tune the sub-net alone (a fresh optimizer for its variables).
+                            state["phase"], state["detached_at"] = "sub", step
+                            trainer = _PhaseTrainer(config, strategy, loss_fn, "sub",
+                                                    sub_model=model, step=step)
+                            row["detached"] = 1
                 if step % config.log_every == 0 or "val_psnr" in row:
                     log.write(row, writer)
                 state["step"] = step
                 if step % config.checkpoint_every == 0 or step == end:
-                    checkpoint.save(ckpt_dir, _checkpoint_model(step_obj), optimizer, state)
+                    trainer.save(ckpt_dir, state)
                 bar.advance(row)
     except KeyboardInterrupt:
         state["step"] = step
-        checkpoint.save(ckpt_dir, _checkpoint_model(step_obj), optimizer, state)
+        trainer.save(ckpt_dir, state)
         log.close()
         raise UserError(f"interrupted at step {step}; checkpoint saved in {ckpt_dir}; run the "
                         "same command again to resume") from None
@@ -201,9 +202,60 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: bool = True,
                        strategy.num_replicas_in_sync)
 
 
-def _checkpoint_model(step_obj):
-    """The model whose weights cover every trained variable (the super-net when present)."""
-    return getattr(step_obj, "super_model", None) or step_obj.model
+class _PhaseTrainer:
+    """Model, step, optimizer and the compiled distributed train step of one phase."""
+
+    def __init__(self, config: TrainConfig, strategy, loss_fn, phase: str, *, sub_model=None,
+                 step: int = 0):
+        import tensorflow as tf
+
+        self.strategy = strategy
+        with strategy.scope():
+            if sub_model is not None:  # detaching: keep the trained sub-net itself
+                from mobiledenoise.train.steps import PlainStep
+
+                self.model, self.step_obj = sub_model, PlainStep(sub_model, loss_fn)
+            else:
+                self.model, self.step_obj = _build_step(config, loss_fn, phase)
+            self.optimizer = _optimizer(config)
+            self.variables = self.step_obj.trainable_variables
+            self.optimizer.build(self.variables)
+            self.optimizer.iterations.assign(step)  # the LR schedule continues
+
+        step_obj, optimizer, variables = self.step_obj, self.optimizer, self.variables
+
+        def replica_step(noisy, clean):
+            with tf.GradientTape() as tape:
+                losses = step_obj(noisy, clean)
+                scaled = losses["loss"] / strategy.num_replicas_in_sync
+            grads = tape.gradient(scaled, variables)
+            optimizer.apply_gradients(zip(grads, variables))
+            return losses
+
+        @tf.function
+        def distributed_step(noisy, clean):
+            per_replica = strategy.run(replica_step, args=(noisy, clean))
+            return {k: strategy.reduce("MEAN", v, axis=None) for k, v in per_replica.items()}
+
+        self._step = distributed_step
+
+    def step(self, noisy, clean) -> dict:
+        return {k: float(v) for k, v in self._step(noisy, clean).items()}
+
+    def learning_rate(self) -> float:
+        import keras
+
+        return float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
+
+    def _weights_model(self):
+        """The model whose weights cover every trained variable (the super-net when joint)."""
+        return getattr(self.step_obj, "super_model", None) or self.model
+
+    def save(self, folder: Path, state: dict) -> None:
+        checkpoint.save(folder, self._weights_model(), self.optimizer, state)
+
+    def restore(self, folder: Path) -> None:
+        checkpoint.restore(folder, self._weights_model(), self.optimizer, self.variables)
 
 
 def _check_patch_multiple(patch_size: int, multiple: int, model: str) -> None:

@@ -1,0 +1,95 @@
+"""`mobiledenoise evaluate`: PSNR/SSIM (and, for a .tflite, runtime and Final Score) on pairs.
+
+MODEL is resolved by `resolve_denoiser`, shared with `mobiledenoise denoise`:
+- a `.tflite` file -> LiteRT (`deploy.runtime.TFLiteDenoiser`), no TensorFlow imported;
+- a run folder or a registered model name -> Keras (`train.runs.load_model`), imported lazily.
+  The image is reflect-padded to the model's `denoiser_config.multiple`, run, and cropped.
+  The Keras path measures no runtime (that is the deployed .tflite's business): it reports
+  PSNR/SSIM only;
+- nothing -> the shipped default model (`weights.default_model_path()`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import typer
+
+
+class KerasDenoiser:
+    """A Keras denoiser with the `denoise(image, tile, overlap)` interface of TFLiteDenoiser."""
+
+    def __init__(self, source: str):
+        from mobiledenoise.train.runs import load_model
+
+        self.model = load_model(source, input_shape=(None, None, 3), batch_size=1)
+        self.multiple = int(getattr(self.model.denoiser_config, "multiple", 1))
+        self.name = str(source)
+
+    def run_padded(self, image: np.ndarray) -> np.ndarray:
+        import keras
+
+        height, width = image.shape[:2]
+        ph, pw = -height % self.multiple, -width % self.multiple
+        if ph or pw:
+            mode = "reflect" if min(height, width) > 1 else "edge"
+            image = np.pad(image, ((0, ph), (0, pw), (0, 0)), mode=mode)
+        output = self.model(image[None].astype(np.float32), training=False)
+        return np.asarray(keras.ops.convert_to_numpy(output))[0, :height, :width]
+
+    def denoise(self, image: np.ndarray, tile: int | tuple[int, int] | None = None,
+                overlap: int = 32, *, on_tile=None) -> np.ndarray:
+        from mobiledenoise.deploy.tiling import as_float, denoise_tiled
+
+        if tile is None:
+            return self.run_padded(as_float(image))
+        th, tw = (tile, tile) if isinstance(tile, int) else tile
+        size = (th + -th % self.multiple, tw + -tw % self.multiple)
+        return denoise_tiled(self.run_padded, image, size, overlap, on_tile=on_tile)
+
+
+def resolve_denoiser(model: str | None, *, threads: int = 1):
+    """A TFLiteDenoiser or KerasDenoiser for MODEL (see the module docstring)."""
+    from mobiledenoise.deploy.runtime import TFLiteDenoiser
+
+    if model is None:
+        from mobiledenoise.weights import default_model_path
+
+        return TFLiteDenoiser(default_model_path("fp32"), threads=threads)
+    path = Path(model)
+    if path.suffix.lower() == ".tflite" or path.is_file():
+        return TFLiteDenoiser(path, threads=threads)
+    return KerasDenoiser(model)
+
+
+def evaluate(
+    model: str | None = typer.Argument(None, help="A .tflite, a run folder or a registered "
+                                       "model name; default: the shipped default model."),
+    data: Path = typer.Option(..., "--data", help="Folder of noisy/clean pairs."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    threads: int = typer.Option(1, help="LiteRT CPU threads (.tflite only)."),
+    val_only: bool = typer.Option(False, "--val-only",
+                                  help="Only the validation split (by scene) of DATA."),
+    runs: int = typer.Option(20, help="Timed runs for the 720×480 runtime (.tflite only)."),
+    per_image: bool = typer.Option(True, "--per-image/--mean-only", help="Per-image rows."),
+) -> None:
+    """Score MODEL on DATA: PSNR, SSIM; runtime at 720×480 and Final Score for a .tflite."""
+    from mobiledenoise.deploy.runtime import TFLiteDenoiser
+    from mobiledenoise.evaluate import report, runner
+
+    denoiser = resolve_denoiser(model, threads=threads)
+    pairs = runner.select_pairs(data, val_only=val_only)
+    if isinstance(denoiser, TFLiteDenoiser):
+        result = runner.score_denoiser(denoiser, pairs, runs=runs, progress=not json_out)
+    else:
+        result = runner.evaluate_pairs(denoiser.denoise, pairs, progress=not json_out).to_dict()
+    result.update(model=denoiser.name, data=str(data))
+    if json_out:
+        typer.echo(report.to_json(result))
+    else:
+        report.print_eval(result, per_image=per_image)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate")(evaluate)

@@ -1,0 +1,206 @@
+"""Receiving and checking an uploaded `.tflite` before it is queued.
+
+Design choices:
+- The request body is counted while it streams in and the upload is refused (413) as soon as
+  it passes the cap, so an oversized upload is never read whole. Starlette's multipart parser
+  spools the file part to a temporary file; at most one file and a few fields are accepted.
+- The client's file name is only displayed. A name with a path, a control character or a
+  leading dot is refused; the stored file is `models/<sha256>.tflite` (content-addressed:
+  the same model uploaded twice is stored once).
+- Checks, in order, each with a one-line reason: non-empty; a TFLite flatbuffer that parses
+  (`deploy.tflite_graph.read_graph`); one input and one output of shape 1×H×W×3, float32 or
+  int8/uint8; no tensor declaring an absurd size; the GPU-delegate op audit
+  (`deploy.opaudit.audit`) — its rendered report is the error log of an incompatible model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mobiledenoise.errors import UserError
+
+MULTIPART_OVERHEAD = 64 * 1024  # boundary lines and part headers around the file
+ALLOWED_DTYPES = ("float32", "int8", "uint8")
+_ITEMSIZE = {"float32": 4, "float16": 2, "float64": 8, "int8": 1, "uint8": 1, "int16": 2,
+             "int32": 4, "int64": 8, "uint64": 8, "bool": 1}
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.+=-]{0,119}\.tflite$")
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    max_bytes: int = 64 * 1024 * 1024  # the report's largest finalist model is 18 MB
+    max_side: int = 8192  # longest input side a model may declare (pixels)
+    max_tensor_bytes: int = 1024**3  # any one declared tensor
+
+
+class UploadRejected(Exception):
+    """A refused upload: HTTP status, a one-line reason and optionally a longer log."""
+
+    def __init__(self, status: int, message: str, log: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.log = log
+
+
+@dataclass(frozen=True)
+class ReceivedFile:
+    path: Path  # temporary file inside the state folder; the caller moves or deletes it
+    filename: str
+    sha256: str
+    size_bytes: int
+
+
+def display_name(name: str | None) -> str:
+    """The client's file name if it is a plain `*.tflite` name, else a clear refusal."""
+    if not name:
+        raise UploadRejected(400, "expected a file name ending in .tflite, received none; "
+                                  "send the model as multipart field 'file' with its file name")
+    if not _SAFE_NAME.match(name):
+        raise UploadRejected(400, f"expected a plain file name ending in .tflite (letters, digits, "
+                                  f"' _.+=-', no folders), received {name[:80]!r}; rename the file")
+    return name
+
+
+async def receive_upload(headers, body: AsyncIterator[bytes], tmp_dir: Path,
+                         limits: UploadLimits) -> ReceivedFile:
+    """Parse a multipart body with one field `file`, refusing it once it passes the cap."""
+    from starlette.datastructures import UploadFile
+    from starlette.formparsers import MultiPartException, MultiPartParser
+
+    declared = headers.get("content-length")
+    cap = limits.max_bytes + MULTIPART_OVERHEAD
+    if declared and declared.isdigit() and int(declared) > cap:
+        raise _too_large(limits)
+    if not headers.get("content-type", "").startswith("multipart/form-data"):
+        raise UploadRejected(415, f"expected multipart/form-data with field 'file', received "
+                                  f"{headers.get('content-type', 'no content type')!r}")
+    parser = MultiPartParser(headers, _capped(body, cap, limits), max_files=1, max_fields=4)
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise UploadRejected(400, f"expected a well-formed multipart upload, received: {exc}") from None
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise UploadRejected(422, "expected the model in multipart field 'file', received "
+                                      f"fields {sorted(form.keys())}; use -F file=@model.tflite")
+        filename = display_name(upload.filename)
+        return _spool_to_state(upload, filename, tmp_dir, limits)
+    finally:
+        await form.close()
+
+
+async def _capped(body: AsyncIterator[bytes], cap: int, limits: UploadLimits) -> AsyncIterator[bytes]:
+    total = 0
+    async for chunk in body:
+        total += len(chunk)
+        if total > cap:
+            raise _too_large(limits)
+        yield chunk
+
+
+def _too_large(limits: UploadLimits) -> UploadRejected:
+    return UploadRejected(413, f"expected a model of at most {limits.max_bytes // 1024**2} MiB, "
+                               "received a larger upload; shrink the model (e.g. INT8 or FP16 weights)")
+
+
+def _spool_to_state(upload, filename: str, tmp_dir: Path, limits: UploadLimits) -> ReceivedFile:
+    digest, size = hashlib.sha256(), 0
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="upload-", suffix=".part", dir=tmp_dir)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            upload.file.seek(0)
+            while chunk := upload.file.read(1024 * 1024):
+                size += len(chunk)
+                if size > limits.max_bytes:
+                    raise _too_large(limits)
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())  # durable before the submission row says "accepted"
+        if size == 0:
+            raise UploadRejected(400, f"expected a .tflite model, received an empty file {filename!r}")
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return ReceivedFile(Path(tmp), filename, digest.hexdigest(), size)
+
+
+def check_model(content: bytes, limits: UploadLimits = UploadLimits()) -> dict:
+    """Check a model's structure and ops; return a JSON-able summary, or raise UploadRejected."""
+    from mobiledenoise.deploy.opaudit import audit
+    from mobiledenoise.deploy.tflite_graph import read_graph
+
+    try:
+        graph = read_graph(content)
+    except UserError as exc:
+        raise UploadRejected(422, str(exc.message)) from None
+    _check_io(graph, limits)
+    _check_declared_sizes(graph, limits)
+    try:
+        report = audit(content)
+    except UserError as exc:
+        raise UploadRejected(422, str(exc.message)) from None
+    if not report.compatible:
+        raise UploadRejected(422, "expected only ops the mobile GPU delegate runs, received an "
+                                  "incompatible model; see the log and replace the listed ops",
+                             log=report.render())
+    io = [graph.tensors[i] for i in graph.inputs + graph.outputs]
+    return {"size_bytes": len(content), "ops": sorted({op.name for op in graph.operators}),
+            "macs": int(getattr(report, "macs", 0) or 0),
+            "input": {"shape": list(io[0].signature), "dtype": io[0].dtype},
+            "output": {"shape": list(io[1].signature), "dtype": io[1].dtype}}
+
+
+def _check_io(graph, limits: UploadLimits) -> None:
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise UploadRejected(422, f"expected one input and one output tensor, received "
+                                  f"{len(graph.inputs)} input(s) and {len(graph.outputs)} output(s); "
+                                  "export a single-image denoiser")
+    for role, index in (("input", graph.inputs[0]), ("output", graph.outputs[0])):
+        tensor = graph.tensors[index]
+        sig = tensor.signature
+        if len(sig) != 4 or sig[0] not in (1, -1) or sig[3] != 3:
+            raise UploadRejected(422, f"expected a 1xHxWx3 (RGB) {role} tensor, received shape "
+                                      f"{list(sig)}; export a model taking and returning RGB images")
+        if tensor.dtype not in ALLOWED_DTYPES:
+            raise UploadRejected(422, f"expected a float32, int8 or uint8 {role}, received "
+                                      f"{tensor.dtype}; re-export the model")
+        if max(sig[1], sig[2]) > limits.max_side:
+            raise UploadRejected(422, f"expected an {role} of at most {limits.max_side} pixels a "
+                                      f"side, received {sig[1]}x{sig[2]}; export at 480x720 or "
+                                      "with a dynamic size")
+
+
+def _check_declared_sizes(graph, limits: UploadLimits) -> None:
+    for tensor in graph.tensors:
+        if any(d < -1 for d in tensor.shape):
+            raise UploadRejected(422, f"expected tensor dimensions >= -1, received "
+                                      f"{list(tensor.shape)} for tensor {tensor.name[:60]!r}")
+        elements = int(np.prod([max(d, 1) for d in tensor.shape], dtype=np.float64))
+        nbytes = elements * _ITEMSIZE.get(tensor.dtype, 8)
+        if nbytes > limits.max_tensor_bytes:
+            raise UploadRejected(422, f"expected every tensor under {limits.max_tensor_bytes // 1024**2} "
+                                      f"MiB, received tensor {tensor.name[:60]!r} declaring "
+                                      f"{list(tensor.shape)} ({nbytes / 1024**3:.1f} GiB); export a "
+                                      "smaller model")
+
+
+def store_model(received: ReceivedFile, models_dir: Path) -> Path:
+    """Move the checked file to `models/<sha256>.tflite` (kept if it is already there)."""
+    target = models_dir / f"{received.sha256}.tflite"
+    if target.exists():
+        received.path.unlink(missing_ok=True)
+    else:
+        os.replace(received.path, target)
+    return target
