@@ -123,6 +123,9 @@ def test_once_for_all_detaches_at_the_threshold_and_exports_the_sub_net(pair_fol
 
 
 def test_acnet_model_is_fused_on_export_and_matches_the_trained_model(pair_folder, tmp_path):
+    import dataclasses
+
+    from mobiledenoise.models import build_model
     from mobiledenoise.deploy.convert import to_tflite
     from mobiledenoise.deploy.runtime import TFLiteDenoiser
     from mobiledenoise.train.runs import load_model
@@ -140,3 +143,8 @@ def test_acnet_model_is_fused_on_export_and_matches_the_trained_model(pair_folde
     x = np.random.default_rng(1).random((32, 32, 3)).astype(np.float32)
     exported = TFLiteDenoiser(tflite).run_patch(x)
     np.testing.assert_allclose(exported, trained(x[None]).numpy()[0], atol=1e-4)
+    from mobiledenoise.deploy.opaudit import audit
+
+    # fused: one CONV_2D per ACNet block, no separate branch convs or batch-norm arithmetic
+    fused_params = build_model("mier", dataclasses.replace(trained.denoiser_config, fused=True)).count_params()
+    assert audit(tflite).params == fused_params < trained.count_params()

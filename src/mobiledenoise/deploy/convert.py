@@ -81,12 +81,14 @@ def _check_precision(precision: str) -> None:
 
 
 def _rebuild(model, size: tuple[int, int] | None):
+    """The deployable form of `model` (ACNet fused, super-net blocks dropped) at a fixed size."""
     from mobiledenoise.models import build_model
-    from mobiledenoise.models.registry import check_input_size
+    from mobiledenoise.models.registry import check_input_size, deployable
 
     if not hasattr(model, "denoiser_name"):
         raise UserError("expected a model built by mobiledenoise.models.build_model, received a "
                         f"{type(model).__name__} without denoiser_name; build it through the registry")
+    model = deployable(model)
     if size is not None:
         check_input_size(model, *size)
     shape = (*size, 3) if size is not None else (None, None, 3)
@@ -152,34 +154,9 @@ def fit_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
 
 def run_tflite(tflite_bytes: bytes, image: np.ndarray, num_threads: int = 1) -> np.ndarray:
     """Run a single-input denoiser .tflite on one float H×W×3 image; float32 output in [0, 1]."""
-    from ai_edge_litert.interpreter import Interpreter
+    from mobiledenoise.deploy.runtime import TFLiteDenoiser
 
-    interpreter = Interpreter(model_content=tflite_bytes, num_threads=num_threads)
-    detail = interpreter.get_input_details()[0]
-    batch = image[None].astype(np.float32)
-    if tuple(detail["shape"]) != batch.shape:
-        interpreter.resize_tensor_input(detail["index"], batch.shape)
-    interpreter.allocate_tensors()
-    detail = interpreter.get_input_details()[0]
-    interpreter.set_tensor(detail["index"], _quantize(batch, detail))
-    interpreter.invoke()
-    out = interpreter.get_output_details()[0]
-    return _dequantize(interpreter.get_tensor(out["index"]), out)[0]
-
-
-def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
-    if detail["dtype"] in (np.float32, np.float16):
-        return x.astype(detail["dtype"])
-    scale, zero = detail["quantization"]
-    info = np.iinfo(detail["dtype"])
-    return np.clip(np.rint(x / scale + zero), info.min, info.max).astype(detail["dtype"])
-
-
-def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
-    if np.issubdtype(y.dtype, np.floating):
-        return y.astype(np.float32)
-    scale, zero = detail["quantization"]
-    return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
+    return TFLiteDenoiser(tflite_bytes, threads=num_threads).run_patch(image.astype(np.float32))
 
 
 def verify(model, tflite_bytes: bytes, precision: str, image: np.ndarray,
