@@ -64,3 +64,14 @@ def make_pair_folder(root: Path, n_scenes: int = 3, per_scene: int = 2, size=(40
 @pytest.fixture
 def pair_folder(tmp_path) -> Path:
     return make_pair_folder(tmp_path / "pairs")
+
+
+@pytest.fixture(scope="module")
+def tiny_unet():
+    """The tiny baseline U-Net with random, non-trivial weights (not near the identity)."""
+    from mobiledenoise.models import build_model
+
+    model = build_model("unet", preset="tiny")
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(0, 0.2, w.shape).astype(np.float32) for w in model.get_weights()])
+    return model

@@ -19,16 +19,6 @@ SIZE = (32, 48)
 
 
 @pytest.fixture(scope="module")
-def tiny_unet():
-    from mobiledenoise.models import build_model
-
-    model = build_model("unet", preset="tiny")
-    rng = np.random.default_rng(0)
-    model.set_weights([rng.normal(0, 0.2, w.shape).astype(np.float32) for w in model.get_weights()])
-    return model
-
-
-@pytest.fixture(scope="module")
 def calib() -> list[np.ndarray]:
     return [convert.synthetic_pair((40, 56), seed=s)[0] for s in range(4)]
 
@@ -150,6 +140,25 @@ def test_int8_export_calibrates_on_the_noisy_images(run_dir, pair_folder, tmp_pa
     assert result["calibration"]["patches"] == convert.CALIB_PATCHES
     assert result["verification"]["psnr_target"] == "clean"
     assert np.isfinite(result["verification"]["psnr_drop_db"])
+
+
+def test_int8_calibration_can_skip_the_validation_scenes(run_dir, pair_folder, tmp_path,
+                                                          monkeypatch):
+    from mobiledenoise.data.pairs import find_pairs, split_by_scene
+
+    seen = []
+    original = convert.calibration_patches
+
+    def spy(calib_dir, size, pairs=None, **kwargs):
+        seen.extend(pairs)
+        return original(calib_dir, size, pairs=pairs, **kwargs)
+
+    monkeypatch.setattr(convert, "calibration_patches", spy)
+    result = convert.export(run_dir, tmp_path / "q.tflite", precision="int8", size=SIZE,
+                            calib_dir=pair_folder, calib_split="train", progress=False)
+    val_scenes = {p.scene for p in split_by_scene(find_pairs(pair_folder))[1]}
+    assert seen and not {p.scene for p in seen} & val_scenes
+    assert result["calibration"]["split"] == "train"
 
 
 def test_calibration_patches_are_deterministic_noisy_crops(pair_folder):

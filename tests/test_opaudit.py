@@ -19,16 +19,6 @@ SIZE = (32, 48)
 
 
 @pytest.fixture(scope="module")
-def tiny_unet():
-    from mobiledenoise.models import build_model
-
-    model = build_model("unet", preset="tiny")
-    rng = np.random.default_rng(0)
-    model.set_weights([rng.normal(0, 0.2, w.shape).astype(np.float32) for w in model.get_weights()])
-    return model
-
-
-@pytest.fixture(scope="module")
 def exports(tiny_unet) -> dict[str, bytes]:
     from mobiledenoise.deploy.convert import to_tflite
 

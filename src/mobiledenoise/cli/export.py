@@ -29,6 +29,8 @@ def register(app: typer.Typer) -> None:
                                      "(slower; refused by the GPU delegate)."),
         calib: Path = typer.Option(None, "--calib", help="Folder of noisy/clean pairs: int8 "
                                    "calibration and the verification image."),
+        calib_split: str = typer.Option("all", "--calib-split", help="all | train: calibrate on "
+                                        "every pair or only the training scenes (by-scene split)."),
         int8_io: bool = typer.Option(False, "--int8-io", help="int8 input/output tensors (int8 only)."),
         verify_image: Path = typer.Option(None, "--verify-image", help="Noisy image to verify on."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
@@ -39,7 +41,7 @@ def register(app: typer.Typer) -> None:
         if int8_io and precision != "int8":
             raise UserError(f"expected --int8-io only with --precision int8, received --precision {precision}")
         result = export(source, out, precision=precision, size=None if dynamic else parse_size(size),
-                        calib_dir=calib, overwrite=overwrite, int8_io=int8_io,
+                        calib_dir=calib, calib_split=calib_split, overwrite=overwrite, int8_io=int8_io,
                         verify_image=verify_image)
         typer.echo(render_summary(result))
 

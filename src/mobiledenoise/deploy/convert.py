@@ -251,8 +251,11 @@ def synthetic_pair(size: tuple[int, int] = (256, 256), sigma: float = 0.04,
 def export(source: str | Path, out_path: str | Path, *, precision: str = "fp32",
            size: tuple[int, int] | None = (480, 720), calib_dir: str | Path | None = None,
            overwrite: bool = False, int8_io: bool = False, verify_image: str | Path | None = None,
-           progress: bool = True) -> dict:
+           progress: bool = True, calib_split: str = "all") -> dict:
     """Export a run folder / model name to `out_path` (.tflite) + `.json` sidecar; return the sidecar.
+
+    `calib_split="train"` calibrates only on the training scenes of `calib_dir` (the same
+    by-scene split as `mobiledenoise train`), so held-out scenes stay unseen by the INT8 model.
 
     Verification image: `verify_image` (a noisy image file, target = Keras output) if given,
     else the first pair of `calib_dir` (noisy vs its clean), else `synthetic_pair()`.
@@ -271,6 +274,12 @@ def export(source: str | Path, out_path: str | Path, *, precision: str = "fp32",
         from mobiledenoise.data.pairs import find_pairs
 
         pairs = find_pairs(calib_dir)
+        if calib_split == "train":
+            from mobiledenoise.data.pairs import split_by_scene
+
+            pairs = split_by_scene(pairs)[0]
+        elif calib_split != "all":
+            raise UserError(f"expected --calib-split all|train, received {calib_split!r}")
     model = deployable(load_model(source))
     calib = None
     if precision == "int8":
@@ -285,7 +294,7 @@ def export(source: str | Path, out_path: str | Path, *, precision: str = "fp32",
         **describe(model), "source": str(source), "precision": precision,
         "input_size": list(size) if size is not None else None,
         "input_dtype": report.inputs[0].dtype, "output_dtype": report.outputs[0].dtype,
-        "calibration": {"dir": str(calib_dir), "patches": CALIB_PATCHES}
+        "calibration": {"dir": str(calib_dir), "split": calib_split, "patches": CALIB_PATCHES}
         if precision == "int8" else None,
         "verification": figures, "tflite_bytes": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),

@@ -11,7 +11,6 @@ runs on one CPU, several GPUs (mirrored) or a cluster (multi-worker, via TF_CONF
 
 from __future__ import annotations
 
-import csv
 import fnmatch
 import json
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 from mobiledenoise.errors import UserError
 from mobiledenoise.train import checkpoint, runs
 from mobiledenoise.train.config import TrainConfig, write
+from mobiledenoise.train.monitor import RunLog, TrainProgress
 
 
 @dataclass
@@ -160,10 +160,10 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: bool = True,
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
     dataset = strategy.experimental_distribute_dataset(make_dataset(sampler, start, end))
 
-    log = _Log(out_dir, start)
+    log = RunLog(out_dir, start)
     writer = tf.summary.create_file_writer(str(out_dir / "tensorboard"))
     began, step = time.time(), start
-    bar = _progress(progress, start, config.steps, input_psnr)
+    bar = TrainProgress(progress, start, config.steps, input_psnr)
     try:
         with bar:
             for noisy, clean in dataset:
@@ -277,78 +277,3 @@ def _check_resume(config: TrainConfig, out_dir: Path, found) -> None:
             raise UserError(f"expected the same {key} as the run being resumed in {out_dir} "
                             f"({previous.get(key)!r}), received {getattr(config, key)!r}; "
                             "use a new --out folder")
-
-
-class _Log:
-    """log.csv (truncated to the resume step, so a resumed curve has no duplicates) and TensorBoard."""
-
-    def __init__(self, out_dir: Path, start: int):
-        self.path = out_dir / "log.csv"
-        rows = []
-        if self.path.exists() and start > 0:
-            with self.path.open() as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= start]
-        self.rows = rows
-        self._rewrite()
-
-    def _rewrite(self):
-        fields = []
-        for row in self.rows:
-            fields += [k for k in row if k not in fields]
-        with self.path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields or ["step"])
-            writer.writeheader()
-            writer.writerows(self.rows)
-
-    def write(self, row: dict, tb_writer) -> None:
-        import tensorflow as tf
-
-        new_fields = [k for k in row if self.rows and k not in self.rows[0]]
-        self.rows.append({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-        if new_fields or len(self.rows) == 1:
-            self._rewrite()
-        else:
-            with self.path.open("a", newline="") as f:
-                csv.DictWriter(f, fieldnames=list(self.rows[0])).writerow(
-                    {k: self.rows[-1].get(k, "") for k in self.rows[0]})
-        with tb_writer.as_default(step=row["step"]):
-            for key, value in row.items():
-                if key != "step":
-                    tf.summary.scalar(key, value)
-
-    def close(self) -> None:
-        self._rewrite()
-
-
-class _progress:
-    """A rich progress bar showing loss and validation PSNR (silent when disabled)."""
-
-    def __init__(self, enabled: bool, start: int, total: int, input_psnr: float):
-        self.enabled, self.start, self.total, self.input_psnr = enabled, start, total, input_psnr
-        self.val = None
-
-    def __enter__(self):
-        if self.enabled:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.bar = Progress(TextColumn("train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                                TextColumn("{task.fields[info]}"), TimeRemainingColumn())
-            self.bar.__enter__()
-            self.task = self.bar.add_task("train", total=self.total, completed=self.start,
-                                          info=f"input {self.input_psnr:.2f} dB")
-        return self
-
-    def advance(self, row: dict) -> None:
-        if not self.enabled:
-            return
-        if "val_psnr" in row:
-            self.val = row["val_psnr"]
-        info = f"loss {row['loss']:.4f}"
-        if self.val is not None:
-            info += f"  val {self.val:.2f} dB (input {self.input_psnr:.2f})"
-        self.bar.update(self.task, advance=1, info=info)
-
-    def __exit__(self, *exc):
-        if self.enabled:
-            self.bar.__exit__(*exc)
-        return False
