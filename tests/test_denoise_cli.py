@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from test_runtime import tflite_model
+from model_files import tflite_model
 from typer.testing import CliRunner
 
 from mobiledenoise.cli import app

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from test_runtime import FIXED_SIZE, tflite_model
+from model_files import FIXED_SIZE, tflite_model
 from typer.testing import CliRunner
 
 from mobiledenoise.cli import app
