@@ -151,3 +151,24 @@ def test_clean_only_images_become_synthetic_pairs(tmp_path):
     Image.fromarray(_rgb()).save(tmp_path / "a.png")
     (pair,) = find_clean_images(tmp_path)
     assert pair.noisy == pair.clean
+
+
+def test_written_files_get_normal_permissions_not_private_temp_ones(tmp_path):
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    path = write_image(tmp_path / "p.png", _rgb())
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_zoomed_clean_only_crops_are_shrunk_to_the_patch_and_get_synthetic_noise(tmp_path):
+    image = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    Image.fromarray(image).save(tmp_path / "photo.png")
+    config = PatchConfig(patch_size=32, batch_size=6, synthetic_zoom=2.5)
+    noisy, clean = PatchSampler(find_clean_images(tmp_path), config).batch(0)
+    assert noisy.shape == clean.shape == (6, 32, 32, 3)
+    assert not np.allclose(noisy, clean)  # synthetic camera noise was added
+    # shrinking averages neighbours: the zoomed targets are smoother than raw 32x32 crops
+    raw = PatchSampler(find_clean_images(tmp_path), PatchConfig(patch_size=32, batch_size=6)).batch(0)[1]
+    assert np.std(np.diff(clean, axis=2)) < np.std(np.diff(raw, axis=2))

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from mobiledenoise import fileio
 from mobiledenoise.cli import app
 from mobiledenoise.deploy import convert
 from mobiledenoise.deploy.convert import ExportVerificationError, to_tflite, verify
@@ -127,7 +128,7 @@ def test_failed_export_leaves_nothing(run_dir, tmp_path, monkeypatch, failure):
     if failure == "verify":
         monkeypatch.setattr(convert, "verify", boom)
     else:
-        monkeypatch.setattr(convert.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+        monkeypatch.setattr(fileio.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
     with pytest.raises((ExportVerificationError, OSError)):
         convert.export(run_dir, tmp_path / "model.tflite", size=SIZE, progress=False)
     assert list(tmp_path.iterdir()) == []

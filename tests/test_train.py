@@ -158,3 +158,22 @@ def test_train_cli_bad_input_is_one_line_exit_2(pair_folder, tmp_path, args, mes
     result = CliRunner().invoke(app, base + args)
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_extra_training_sources_never_change_the_validation_split(pair_folder, tmp_path):
+    """train_only folders and clean-only synthetic_from images train, never validate, and adding
+    them leaves the by-scene validation set of --data exactly as it was."""
+    from mobiledenoise.train.trainer import _pairs
+
+    from conftest import make_pair_folder
+
+    extra = make_pair_folder(tmp_path / "extra", n_scenes=5, seed=3)
+    plain_train, plain_val = _pairs(_config(pair_folder))
+    config = _config(pair_folder, train_only=[str(extra)], synthetic_from=[str(extra / "clean")],
+                     exclude=["*scene4_1"])
+    train, val = _pairs(config)
+    assert [p.name for p in val] == [p.name for p in plain_val]
+    assert not any(p.noisy == p.clean for p in val)
+    names = [p.name for p in train]
+    assert "synthetic_scene4_0" in names and not any(n.endswith("scene4_1") for n in names)
+    assert len(train) == len(plain_train) + 2 * 10 - 2

@@ -29,6 +29,8 @@ def register(app: typer.Typer) -> None:
                                      "(slower; refused by the GPU delegate)."),
         calib: Path = typer.Option(None, "--calib", help="Folder of noisy/clean pairs: int8 "
                                    "calibration and the verification image."),
+        weights: str = typer.Option("best", "--weights", help="best | last: a run folder's "
+                                    "best-validation or final weights."),
         calib_split: str = typer.Option("all", "--calib-split", help="all | train: calibrate on "
                                         "every pair or only the training scenes (by-scene split)."),
         int8_io: bool = typer.Option(False, "--int8-io", help="int8 input/output tensors (int8 only)."),
@@ -41,7 +43,7 @@ def register(app: typer.Typer) -> None:
         if int8_io and precision != "int8":
             raise UserError(f"expected --int8-io only with --precision int8, received --precision {precision}")
         result = export(source, out, precision=precision, size=None if dynamic else parse_size(size),
-                        calib_dir=calib, calib_split=calib_split, overwrite=overwrite, int8_io=int8_io,
+                        calib_dir=calib, calib_split=calib_split, weights=weights, overwrite=overwrite, int8_io=int8_io,
                         verify_image=verify_image)
         typer.echo(render_summary(result))
 

@@ -18,9 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +27,7 @@ import numpy as np
 
 from mobiledenoise.data.imageio import is_image_path, read_image, write_image
 from mobiledenoise.errors import UserError
+from mobiledenoise.fileio import write_text_atomically
 
 if TYPE_CHECKING:
     from mobiledenoise.data.bursts import FrameRecord, SceneResult
@@ -191,11 +190,7 @@ def write_csv(path: Path, fields: list[str], rows: list[dict]) -> Path:
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(buffer.getvalue())
-    os.replace(tmp, path)
-    return path
+    return write_text_atomically(path, buffer.getvalue())
 
 
 def read_csv(path: str | Path) -> list[dict]:

@@ -9,14 +9,13 @@ half-written file behind.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mobiledenoise.errors import UserError
+from mobiledenoise.fileio import atomic_paths
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 
@@ -130,21 +129,14 @@ def write_image(path: str | Path, image: np.ndarray, *, overwrite: bool = False,
         raise UserError(f"expected a new output path, received {path} which exists; pass --overwrite or choose another path")
     if image.dtype == np.uint16 and path.suffix.lower() in {".jpg", ".jpeg"}:
         raise UserError(f"expected PNG or TIFF for 16-bit output, received {path.name}; use .png or .tif")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_paths([path]) as (tmp,):
         if image.dtype == np.uint16:
             import cv2
 
-            ok = cv2.imwrite(tmp, np.ascontiguousarray(image[..., ::-1]))
-            if not ok:
+            if not cv2.imwrite(str(tmp), np.ascontiguousarray(image[..., ::-1])):
                 raise UserError(f"could not write a 16-bit image to {path}; use .png or .tif")
+        elif path.suffix.lower() in {".jpg", ".jpeg"}:
+            Image.fromarray(image).save(tmp, quality=quality)
         else:
-            Image.fromarray(image).save(tmp, quality=quality) if path.suffix.lower() in {
-                ".jpg", ".jpeg"} else Image.fromarray(image).save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+            Image.fromarray(image).save(tmp)
     return path

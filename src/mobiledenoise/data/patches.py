@@ -33,6 +33,7 @@ class PatchConfig:
     synthetic_prob: float = 0.0  # probability the noisy input is synthetic camera noise
     synthetic_levels: str = "camera"
     synthetic_jpeg: tuple[int, int] | None = None  # JPEG quality range for synthetic inputs
+    synthetic_zoom: float = 1.0  # clean-only images: crop up to this × larger, shrink to the patch
     cache_mb: int = 2048
 
 
@@ -102,7 +103,13 @@ class PatchSampler:
         """A random aligned crop, flipped/rotated; the flag marks a clean-only image."""
         pair = self.pairs[rng.integers(len(self.pairs))]
         noisy, clean = self.cache.get(pair)
+        clean_only = pair.noisy == pair.clean
         size = self.config.patch_size
+        if clean_only and self.config.synthetic_zoom > 1:
+            # Shrinking a larger crop of a clean photo gives sharper, more detailed targets
+            # (less of the source's own noise and JPEG blur): texture a model must keep.
+            crop = self._zoomed_crop(clean, pair, size, rng.uniform(1.0, self.config.synthetic_zoom), rng)
+            return crop, crop, True
         h, w = noisy.shape[:2]
         if h < size or w < size:
             raise UserError(f"expected images of at least {size}x{size} for patch_size {size}, "
@@ -115,7 +122,26 @@ class PatchSampler:
             noisy, clean = np.rot90(noisy, k), np.rot90(clean, k)
             if flip:
                 noisy, clean = noisy[:, ::-1], clean[:, ::-1]
-        return np.ascontiguousarray(noisy), np.ascontiguousarray(clean), pair.noisy == pair.clean
+        return np.ascontiguousarray(noisy), np.ascontiguousarray(clean), clean_only
+
+    def _zoomed_crop(self, image: np.ndarray, pair: Pair, size: int, zoom: float,
+                     rng: np.random.Generator) -> np.ndarray:
+        import cv2
+
+        h, w = image.shape[:2]
+        big = min(int(round(size * zoom)), h, w)
+        if big < size:
+            raise UserError(f"expected images of at least {size}x{size} for patch_size {size}, "
+                            f"received {pair.name} of {h}x{w}; lower --patch-size")
+        y, x = rng.integers(h - big + 1), rng.integers(w - big + 1)
+        crop = to_float(image[y:y + big, x:x + big])
+        if big != size:
+            crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+        if self.config.flips:
+            crop = np.rot90(crop, rng.integers(4))
+            if rng.random() < 0.5:
+                crop = crop[:, ::-1]
+        return np.ascontiguousarray(crop)
 
 
 def make_dataset(sampler: PatchSampler, start_step: int, end_step: int, *, parallel: int = 2):

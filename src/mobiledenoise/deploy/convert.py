@@ -26,8 +26,6 @@ import contextlib
 import hashlib
 import io
 import json
-import os
-import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
@@ -36,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from mobiledenoise.errors import UserError
+from mobiledenoise.fileio import write_bytes_atomically
 
 PRECISIONS = ("fp32", "fp16", "int8")
 MAX_ABS_DIFF = {"fp32": 1e-4, "fp16": 2e-3}
@@ -220,15 +219,17 @@ def calibration_patches(calib_dir: str | Path, size: tuple[int, int] | None, cou
                         seed: int = 0, pairs=None) -> Iterator[np.ndarray]:
     """`count` random crops of the export size (whole images where smaller) of the NOISY images.
 
-    Deterministic for a seed. Images are cycled through in name order, loaded lazily.
+    Deterministic for a seed. Images are visited in a seeded random order (not name order,
+    which would calibrate on one camera first), cycling when `count` exceeds them; loaded lazily.
     """
     from mobiledenoise.data.imageio import read_image, to_float
     from mobiledenoise.data.pairs import find_pairs
 
     pairs = pairs if pairs is not None else find_pairs(calib_dir)
     rng = np.random.default_rng(seed)
+    order = rng.permutation(len(pairs))
     for k in range(count):
-        noisy = to_float(read_image(pairs[k % len(pairs)].noisy))
+        noisy = to_float(read_image(pairs[order[k % len(pairs)]].noisy))
         h, w = size if size is not None else (min(noisy.shape[0], 256), min(noisy.shape[1], 256))
         top = int(rng.integers(0, max(noisy.shape[0] - h, 0) + 1))
         left = int(rng.integers(0, max(noisy.shape[1] - w, 0) + 1))
@@ -251,11 +252,12 @@ def synthetic_pair(size: tuple[int, int] = (256, 256), sigma: float = 0.04,
 def export(source: str | Path, out_path: str | Path, *, precision: str = "fp32",
            size: tuple[int, int] | None = (480, 720), calib_dir: str | Path | None = None,
            overwrite: bool = False, int8_io: bool = False, verify_image: str | Path | None = None,
-           progress: bool = True, calib_split: str = "all") -> dict:
+           progress: bool = True, calib_split: str = "all", weights: str = "best") -> dict:
     """Export a run folder / model name to `out_path` (.tflite) + `.json` sidecar; return the sidecar.
 
     `calib_split="train"` calibrates only on the training scenes of `calib_dir` (the same
     by-scene split as `mobiledenoise train`), so held-out scenes stay unseen by the INT8 model.
+    `weights` picks a run folder's best-validation ("best") or final ("last") weights.
 
     Verification image: `verify_image` (a noisy image file, target = Keras output) if given,
     else the first pair of `calib_dir` (noisy vs its clean), else `synthetic_pair()`.
@@ -280,7 +282,7 @@ def export(source: str | Path, out_path: str | Path, *, precision: str = "fp32",
             pairs = split_by_scene(pairs)[0]
         elif calib_split != "all":
             raise UserError(f"expected --calib-split all|train, received {calib_split!r}")
-    model = deployable(load_model(source))
+    model = deployable(load_model(source, weights=weights))
     calib = None
     if precision == "int8":
         calib = _with_progress(calibration_patches(calib_dir, size, pairs=pairs), CALIB_PATCHES,
@@ -291,7 +293,7 @@ def export(source: str | Path, out_path: str | Path, *, precision: str = "fp32",
     figures = verify(model, data, precision, noisy, clean)
     report = audit(data)
     sidecar = {
-        **describe(model), "source": str(source), "precision": precision,
+        **describe(model), "source": str(source), "weights": weights, "precision": precision,
         "input_size": list(size) if size is not None else None,
         "input_dtype": report.inputs[0].dtype, "output_dtype": report.outputs[0].dtype,
         "calibration": {"dir": str(calib_dir), "split": calib_split, "patches": CALIB_PATCHES}
@@ -301,7 +303,7 @@ def export(source: str | Path, out_path: str | Path, *, precision: str = "fp32",
         "gpu_delegate_compatible": report.compatible, "macs": report.macs, "params": report.params,
         "versions": _tool_versions(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    _write_atomically({out_path: data, sidecar_path: json.dumps(sidecar, indent=2).encode()})
+    write_bytes_atomically({out_path: data, sidecar_path: json.dumps(sidecar, indent=2).encode()})
     return {**sidecar, "path": str(out_path)}
 
 
@@ -329,24 +331,6 @@ def _verification_pair(verify_image, pairs) -> tuple[np.ndarray, np.ndarray | No
         noisy, clean = load_pair(pairs[0])
         return to_float(noisy), to_float(clean)
     return synthetic_pair()
-
-
-def _write_atomically(files: dict[Path, bytes]) -> None:
-    """Write every file to a temp file beside it, then rename them all; no partial output."""
-    temps: dict[Path, str] = {}
-    try:
-        for path, data in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-            temps[path] = tmp
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-        for path, tmp in temps.items():
-            os.replace(tmp, path)
-    finally:
-        for tmp in temps.values():
-            if os.path.exists(tmp):
-                os.unlink(tmp)
 
 
 def _tool_versions() -> dict:

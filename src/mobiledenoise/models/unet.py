@@ -5,8 +5,8 @@ width; a bottleneck; decoder levels with a 2×2 transposed conv, concatenation w
 encoder skip, two 3×3 convs; output = input + 3×3 conv. Mobile-GPU ops only.
 The `default` preset (width 16, depth 3) has ~0.3 M parameters.
 
-`mobile` (width 8: ~2.8 GMAC at 720×480, ~80 k parameters) is the shipped default model's
-architecture. `entry="stride2"` is an option that moves every conv to half resolution or
+`mobile` (width 8: ~2.9 GMAC at 720×480, 80 k parameters, output clamped to [0, 1]) is the
+shipped default model's architecture. `entry="stride2"` is an option that moves every conv to half resolution or
 below (a stride-2 3×3 conv in, a 2×2 stride-2 transposed conv out); in our runs it stayed
 stuck at the identity on PolyU (validation PSNR = input PSNR after 1,000 steps at lr 1e-3 or
 2e-3, with ReLU, PReLU or LeakyReLU), so it is not used for the shipped model.
@@ -30,6 +30,7 @@ class UNetConfig:
     act: str = "relu"
     up: str = "transpose"  # transpose | bilinear | nearest
     entry: str = "full"  # full | stride2 (all convs at half resolution or below)
+    clip: bool = False  # clamp the output to [0, 1]
 
     @property
     def multiple(self) -> int:
@@ -38,7 +39,7 @@ class UNetConfig:
 
 @register_model("unet", config=UNetConfig,
                 presets={"default": {}, "tiny": {"width": 4, "depth": 2}, "wide": {"width": 32},
-                         "mobile": {"width": 8, "depth": 3}})
+                         "mobile": {"width": 8, "depth": 3, "clip": True}})
 def build_unet(config: UNetConfig, inputs):
     """Baseline U-Net predicting the noise residual."""
     if config.entry not in ("full", "stride2"):
@@ -63,5 +64,9 @@ def build_unet(config: UNetConfig, inputs):
             x = blocks.conv(x, width, act=config.act, name=f"dec{level}_conv{i}")
     if config.entry == "stride2":
         delta = layers.Conv2DTranspose(3, 2, strides=2, padding="same", name="exit")(x)
-        return layers.Add(name="residual")([inputs, delta])
-    return blocks.residual_output(inputs, x)
+        output = layers.Add(name="residual")([inputs, delta])
+    else:
+        output = blocks.residual_output(inputs, x)
+    # The clamp has no weights and cannot lower PSNR (scores clip to 0..255 anyway), but it
+    # pins the INT8 output scale to exactly 1/255, so the int8 output grid is the 8-bit grid.
+    return layers.ReLU(max_value=1.0, name="clip")(output) if config.clip else output

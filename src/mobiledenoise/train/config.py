@@ -40,7 +40,9 @@ class TrainConfig:
     synthetic_prob: float = 0.0
     synthetic_levels: str = "camera"
     synthetic_jpeg: list[int] | None = None  # [lo, hi] JPEG quality of synthetic noisy inputs
+    synthetic_zoom: float = 1.0  # clean-only images: random zoom-out up to this factor
     # optimisation
+    init_from: str | None = None  # run folder whose weights start a new run (fine-tuning)
     steps: int = 2000
     loss: str = "l1"
     optimizer: str = "adam"

@@ -37,6 +37,8 @@ def load_model(source: str | Path, *, input_shape=(None, None, 3), batch_size=No
     """
     from mobiledenoise.models import build_model, list_models
 
+    if weights not in ("best", "last"):
+        raise UserError(f"expected weights best|last, received {weights!r}")
     path = Path(source)
     if is_run_dir(path):
         identity = read_model_json(path)

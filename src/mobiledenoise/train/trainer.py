@@ -47,24 +47,21 @@ def _strategy(kind: str):
 
 
 def _pairs(config: TrainConfig):
-    from mobiledenoise.data.pairs import find_pairs, split_by_scene
+    """(train, validation) pairs. Only the `data` folders are split by scene: `train_only`
+    folders and clean-only `synthetic_from` images only ever train, so adding them can never
+    move a scene from validation into training."""
+    from mobiledenoise.data.pairs import find_clean_images, find_pairs, split_by_scene
 
     if not config.data and not config.synthetic_from:
         raise UserError("expected training data, received none; pass --data DIR (a folder of "
                         "noisy/ + clean/ pairs)")
     pairs = [p for folder in config.data for p in find_pairs(folder)]
-    if config.synthetic_from:
-        from mobiledenoise.data.pairs import find_clean_images
-
-        if config.synthetic_prob <= 0:
-            raise UserError("expected synthetic_prob > 0 with synthetic_from (clean images need "
-                            "synthetic noise), received 0; set --set synthetic_prob=0.5")
-        pairs += [p for folder in config.synthetic_from for p in find_clean_images(folder)]
     if config.val_data:
         train, val = pairs, find_pairs(config.val_data)
     else:
         train, val = split_by_scene(pairs, config.val_fraction, config.seed)
     train += [p for folder in config.train_only for p in find_pairs(folder)]
+    train += [p for folder in config.synthetic_from for p in find_clean_images(folder)]
     excluded = [p for p in train if any(fnmatch.fnmatch(p.name, pat) for pat in config.exclude)]
     return [p for p in train if p not in excluded], val
 
@@ -143,6 +140,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: bool = True,
     trainer = _PhaseTrainer(config, strategy, loss_fn, state["phase"])
     if found is not None:
         trainer.restore(found)
+    elif config.init_from:
+        _init_weights(trainer.model, config.init_from)
     start = int(state["step"])
     model = trainer.model
 
@@ -154,7 +153,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: bool = True,
 
     patch = PatchConfig(config.patch_size, config.batch_size, config.flips, config.mixup_prob,
                         config.mixup_alpha, config.synthetic_prob, config.synthetic_levels,
-                        tuple(config.synthetic_jpeg) if config.synthetic_jpeg else None)
+                        tuple(config.synthetic_jpeg) if config.synthetic_jpeg else None,
+                        synthetic_zoom=config.synthetic_zoom)
     _check_patch_multiple(config.patch_size, multiple, config.model)
     sampler = PatchSampler(train_pairs, patch, seed=config.seed)
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
@@ -256,6 +256,15 @@ class _PhaseTrainer:
 
     def restore(self, folder: Path) -> None:
         checkpoint.restore(folder, self._weights_model(), self.optimizer, self.variables)
+
+
+def _init_weights(model, source: str) -> None:
+    """Fine-tuning: start from another run's final weights (same architecture required)."""
+    start = runs.load_model(source, weights="last")
+    if [w.shape for w in start.get_weights()] != [w.shape for w in model.get_weights()]:
+        raise UserError(f"expected init_from {source} to hold a {model.denoiser_name} of the same "
+                        "configuration, received different weight shapes; check the model config")
+    model.set_weights(start.get_weights())
 
 
 def _check_patch_multiple(patch_size: int, multiple: int, model: str) -> None:
