@@ -11,7 +11,7 @@ Method (documented choices):
   PSNR is the mean over the VALIDATION scenes, against the clean images, on 8-bit outputs.
 - Runtime: `mobiledenoise.deploy.bench.benchmark` (LiteRT + XNNPACK, median of `--runs` after
   `--warmup`), on 1 and 2 threads. 2-thread figures swing on a shared machine; compare ratios.
-Writes benchmarks/results/precisions-<hostname>.json and .md.
+Writes benchmarks/results/precisions-<model>-<hostname>.json and .md.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def main(argv=None) -> int:
         "psnr": validation_psnr(model, psnr_exports, val),
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"precisions-{result['host']}"
+    stem = args.out / f"precisions-{Path(str(args.model)).name}-{result['host']}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2))
     markdown = render_markdown(result)
     stem.with_suffix(".md").write_text(markdown)

@@ -105,7 +105,8 @@ def test_write_image_refuses_to_overwrite_and_leaves_no_temp_files(tmp_path):
 
 def _offset_pairs(tmp_path):
     """clean = gradient, noisy = clean + 10: aligned crops keep the offset everywhere."""
-    (tmp_path / "noisy").mkdir(exist_ok=True), (tmp_path / "clean").mkdir(exist_ok=True)
+    (tmp_path / "noisy").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "clean").mkdir(exist_ok=True)
     yy, xx = np.mgrid[0:48, 0:64]
     for k in range(3):
         clean = np.stack([xx * 3, yy * 4, (xx + yy + 40 * k) % 200], -1).astype(np.uint8)
@@ -172,3 +173,15 @@ def test_zoomed_clean_only_crops_are_shrunk_to_the_patch_and_get_synthetic_noise
     # shrinking averages neighbours: the zoomed targets are smoother than raw 32x32 crops
     raw = PatchSampler(find_clean_images(tmp_path), PatchConfig(patch_size=32, batch_size=6)).batch(0)[1]
     assert np.std(np.diff(clean, axis=2)) < np.std(np.diff(raw, axis=2))
+
+
+def test_clean_only_share_sets_how_often_clean_only_images_are_drawn(tmp_path):
+    pairs = _offset_pairs(tmp_path / "real")
+    (tmp_path / "photos").mkdir()
+    Image.fromarray(_rgb(48, 64)).save(tmp_path / "photos" / "p.png")
+    pairs += find_clean_images(tmp_path / "photos")
+    sampler = PatchSampler(pairs, PatchConfig(patch_size=16, clean_only_share=0.75))
+    rng = np.random.default_rng(0)
+    picks = [sampler._draw_pair(rng) for _ in range(2000)]
+    share = np.mean([p.noisy == p.clean for p in picks])
+    assert abs(share - 0.75) < 0.04  # by count it would be 1 in 4

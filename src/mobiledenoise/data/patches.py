@@ -34,6 +34,7 @@ class PatchConfig:
     synthetic_levels: str = "camera"
     synthetic_jpeg: tuple[int, int] | None = None  # JPEG quality range for synthetic inputs
     synthetic_zoom: float = 1.0  # clean-only images: crop up to this × larger, shrink to the patch
+    clean_only_share: float | None = None  # fraction of draws from clean-only images (None: by count)
     cache_mb: int = 2048
 
 
@@ -72,6 +73,8 @@ class PatchSampler:
             raise UserError("expected at least one training pair, received none; check --data")
         self.pairs = list(pairs)
         self.config = config
+        self._real = [p for p in self.pairs if p.noisy != p.clean]
+        self._clean_only = [p for p in self.pairs if p.noisy == p.clean]
         self.seed = seed
         self.cache = ImageCache(config.cache_mb * 2**20)
         self._synthetic = None
@@ -101,7 +104,7 @@ class PatchSampler:
 
     def _crop(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, bool]:
         """A random aligned crop, flipped/rotated; the flag marks a clean-only image."""
-        pair = self.pairs[rng.integers(len(self.pairs))]
+        pair = self._draw_pair(rng)
         noisy, clean = self.cache.get(pair)
         clean_only = pair.noisy == pair.clean
         size = self.config.patch_size
@@ -123,6 +126,13 @@ class PatchSampler:
             if flip:
                 noisy, clean = noisy[:, ::-1], clean[:, ::-1]
         return np.ascontiguousarray(noisy), np.ascontiguousarray(clean), clean_only
+
+    def _draw_pair(self, rng: np.random.Generator) -> Pair:
+        share = self.config.clean_only_share
+        if share is None or not self._real or not self._clean_only:
+            return self.pairs[rng.integers(len(self.pairs))]
+        group = self._clean_only if rng.random() < share else self._real
+        return group[rng.integers(len(group))]
 
     def _zoomed_crop(self, image: np.ndarray, pair: Pair, size: int, zoom: float,
                      rng: np.random.Generator) -> np.ndarray:

@@ -41,6 +41,7 @@ class TrainConfig:
     synthetic_levels: str = "camera"
     synthetic_jpeg: list[int] | None = None  # [lo, hi] JPEG quality of synthetic noisy inputs
     synthetic_zoom: float = 1.0  # clean-only images: random zoom-out up to this factor
+    clean_only_share: float | None = None  # fraction of patches from clean-only images
     # optimisation
     init_from: str | None = None  # run folder whose weights start a new run (fine-tuning)
     steps: int = 2000

@@ -382,6 +382,8 @@ def plot_front(records: list[dict], front: list[dict], preset: str, path: Path) 
                               "noahtcv preset"), (best_record(valid), "D", "best score")):
         if r:
             ax.scatter([r["runtime_ms"]], [r["psnr"]], marker=marker, s=120, zorder=3, label=label)
+    if valid and "input_psnr" in valid[0]:
+        ax.axhline(valid[0]["input_psnr"], ls="--", c="0.4", lw=1, label="noisy input")
     ax.set_xscale("log")
     ax.set_xlabel("runtime, ms (LiteRT FP32, 1 thread, 480×720, CPU)")
     ax.set_ylabel("proxy validation PSNR, dB")

@@ -154,7 +154,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: bool = True,
     patch = PatchConfig(config.patch_size, config.batch_size, config.flips, config.mixup_prob,
                         config.mixup_alpha, config.synthetic_prob, config.synthetic_levels,
                         tuple(config.synthetic_jpeg) if config.synthetic_jpeg else None,
-                        synthetic_zoom=config.synthetic_zoom)
+                        synthetic_zoom=config.synthetic_zoom,
+                        clean_only_share=config.clean_only_share)
     _check_patch_multiple(config.patch_size, multiple, config.model)
     sampler = PatchSampler(train_pairs, patch, seed=config.seed)
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
