@@ -31,6 +31,9 @@ def register(app: typer.Typer) -> None:
                                    "calibration and the verification image."),
         weights: str = typer.Option("best", "--weights", help="best | last: a run folder's "
                                     "best-validation or final weights."),
+        calib_synthetic: float = typer.Option(0.0, "--calib-synthetic", help="Fraction of int8 "
+                                              "calibration patches given synthetic camera noise "
+                                              "(covers noisier photos than --calib holds)."),
         calib_split: str = typer.Option("all", "--calib-split", help="all | train: calibrate on "
                                         "every pair or only the training scenes (by-scene split)."),
         int8_io: bool = typer.Option(False, "--int8-io", help="int8 input/output tensors (int8 only)."),
@@ -43,7 +46,8 @@ def register(app: typer.Typer) -> None:
         if int8_io and precision != "int8":
             raise UserError(f"expected --int8-io only with --precision int8, received --precision {precision}")
         result = export(source, out, precision=precision, size=None if dynamic else parse_size(size),
-                        calib_dir=calib, calib_split=calib_split, weights=weights, overwrite=overwrite, int8_io=int8_io,
+                        calib_dir=calib, calib_split=calib_split, weights=weights,
+                        calib_synthetic=calib_synthetic, overwrite=overwrite, int8_io=int8_io,
                         verify_image=verify_image)
         typer.echo(render_summary(result))
 

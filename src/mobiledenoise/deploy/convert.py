@@ -216,11 +216,14 @@ def _check_bounds(precision: str, figures: dict) -> None:
 # --- export to a file ---------------------------------------------------------------------------
 
 def calibration_patches(calib_dir: str | Path, size: tuple[int, int] | None, count: int = CALIB_PATCHES,
-                        seed: int = 0, pairs=None) -> Iterator[np.ndarray]:
+                        seed: int = 0, pairs=None, synthetic: float = 0.0) -> Iterator[np.ndarray]:
     """`count` random crops of the export size (whole images where smaller) of the NOISY images.
 
     Deterministic for a seed. Images are visited in a seeded random order (not name order,
     which would calibrate on one camera first), cycling when `count` exceeds them; loaded lazily.
+    `synthetic` is the fraction of patches whose input is instead the CLEAN crop with synthetic
+    camera noise over the wide "camera" range: INT8 ranges are then calibrated for noisier
+    photos than the calibration folder's too (activations past the calibrated range clip).
     """
     from mobiledenoise.data.imageio import read_image, to_float
     from mobiledenoise.data.pairs import find_pairs
@@ -228,12 +231,21 @@ def calibration_patches(calib_dir: str | Path, size: tuple[int, int] | None, cou
     pairs = pairs if pairs is not None else find_pairs(calib_dir)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(pairs))
+    noise = None
+    if synthetic > 0:
+        from mobiledenoise.data.synthetic import SyntheticNoise
+
+        noise = SyntheticNoise(levels="camera")
     for k in range(count):
-        noisy = to_float(read_image(pairs[order[k % len(pairs)]].noisy))
-        h, w = size if size is not None else (min(noisy.shape[0], 256), min(noisy.shape[1], 256))
-        top = int(rng.integers(0, max(noisy.shape[0] - h, 0) + 1))
-        left = int(rng.integers(0, max(noisy.shape[1] - w, 0) + 1))
-        patch = noisy[top:top + h, left:left + w]
+        pair = pairs[order[k % len(pairs)]]
+        use_synthetic = noise is not None and rng.random() < synthetic
+        image = to_float(read_image(pair.clean if use_synthetic else pair.noisy))
+        h, w = size if size is not None else (min(image.shape[0], 256), min(image.shape[1], 256))
+        top = int(rng.integers(0, max(image.shape[0] - h, 0) + 1))
+        left = int(rng.integers(0, max(image.shape[1] - w, 0) + 1))
+        patch = image[top:top + h, left:left + w]
+        if use_synthetic:
+            patch = np.clip(noise(patch, rng)[0], 0.0, 1.0)
         yield patch[:, ::-1] if rng.random() < 0.5 else patch
 
 
@@ -252,12 +264,14 @@ def synthetic_pair(size: tuple[int, int] = (256, 256), sigma: float = 0.04,
 def export(source: str | Path, out_path: str | Path, *, precision: str = "fp32",
            size: tuple[int, int] | None = (480, 720), calib_dir: str | Path | None = None,
            overwrite: bool = False, int8_io: bool = False, verify_image: str | Path | None = None,
-           progress: bool = True, calib_split: str = "all", weights: str = "best") -> dict:
+           progress: bool = True, calib_split: str = "all", weights: str = "best",
+           calib_synthetic: float = 0.0) -> dict:
     """Export a run folder / model name to `out_path` (.tflite) + `.json` sidecar; return the sidecar.
 
     `calib_split="train"` calibrates only on the training scenes of `calib_dir` (the same
     by-scene split as `mobiledenoise train`), so held-out scenes stay unseen by the INT8 model.
     `weights` picks a run folder's best-validation ("best") or final ("last") weights.
+    `calib_synthetic` is the fraction of calibration patches given synthetic camera noise.
 
     Verification image: `verify_image` (a noisy image file, target = Keras output) if given,
     else the first pair of `calib_dir` (noisy vs its clean), else `synthetic_pair()`.
@@ -285,7 +299,8 @@ def export(source: str | Path, out_path: str | Path, *, precision: str = "fp32",
     model = deployable(load_model(source, weights=weights))
     calib = None
     if precision == "int8":
-        calib = _with_progress(calibration_patches(calib_dir, size, pairs=pairs), CALIB_PATCHES,
+        calib = _with_progress(calibration_patches(calib_dir, size, pairs=pairs,
+                                                   synthetic=calib_synthetic), CALIB_PATCHES,
                                "calibrating int8", progress)
     with _spinner(f"converting to TFLite {precision}", progress and calib is None):
         data = to_tflite(model, precision=precision, size=size, calib=calib, int8_io=int8_io)
@@ -296,7 +311,8 @@ def export(source: str | Path, out_path: str | Path, *, precision: str = "fp32",
         **describe(model), "source": str(source), "weights": weights, "precision": precision,
         "input_size": list(size) if size is not None else None,
         "input_dtype": report.inputs[0].dtype, "output_dtype": report.outputs[0].dtype,
-        "calibration": {"dir": str(calib_dir), "split": calib_split, "patches": CALIB_PATCHES}
+        "calibration": {"dir": str(calib_dir), "split": calib_split, "patches": CALIB_PATCHES,
+                        "synthetic_fraction": calib_synthetic}
         if precision == "int8" else None,
         "verification": figures, "tflite_bytes": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
