@@ -19,14 +19,14 @@ Design choices:
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from mobiledenoise.fileio import write_text_atomically
 
 BENCH_SIZE = (480, 720)
 
@@ -122,12 +122,4 @@ def predictor_summary(cache: LatencyCache, min_samples: int = 4) -> dict:
 
 
 def write_json_atomically(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=1)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_text_atomically(Path(path), json.dumps(data, indent=1))
