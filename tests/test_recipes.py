@@ -56,10 +56,26 @@ def test_recipe_runs_at_smoke_length(recipe, teacher_run, tmp_path):
         overrides["teacher"] = str(teacher)
     if values.get("model") == "unet" and values.get("preset") == "mobile":
         overrides["preset"] = "mobile"  # the shipped architecture itself, at smoke length
+    if values.get("init_from"):  # fine-tuning recipes start from a run that a clone lacks
+        overrides["init_from"] = str(_untrained_run(tmp_path / "init", "unet", "mobile"))
     if values.get("ofa_threshold_db") is not None:
         overrides["ofa_threshold_db"] = 0.0
     result = train(train_config.resolve(recipe, overrides), tmp_path / "run", progress=False)
     assert result.steps == 2 and np.isfinite(result.best_val_psnr)
+
+
+def _untrained_run(folder, model: str, preset: str):
+    """A run folder holding a freshly initialised model (final weights = initial ones)."""
+    import json
+
+    from mobiledenoise.models import build_model
+    from mobiledenoise.models.registry import describe
+
+    built = build_model(model, preset=preset)
+    (folder / "checkpoint").mkdir(parents=True)
+    built.save_weights(folder / "checkpoint" / "model.weights.h5")
+    (folder / "model.json").write_text(json.dumps(describe(built)))
+    return folder
 
 
 def _student_teacher_gap(run, teacher, images) -> float:
