@@ -27,26 +27,25 @@ class KerasDenoiser:
         self.multiple = int(getattr(self.model.denoiser_config, "multiple", 1))
         self.name = str(source)
 
-    def run_padded(self, image: np.ndarray) -> np.ndarray:
+    def _run(self, image: np.ndarray) -> np.ndarray:
         import keras
 
-        height, width = image.shape[:2]
-        ph, pw = -height % self.multiple, -width % self.multiple
-        if ph or pw:
-            mode = "reflect" if min(height, width) > 1 else "edge"
-            image = np.pad(image, ((0, ph), (0, pw), (0, 0)), mode=mode)
         output = self.model(image[None].astype(np.float32), training=False)
-        return np.asarray(keras.ops.convert_to_numpy(output))[0, :height, :width]
+        return np.asarray(keras.ops.convert_to_numpy(output))[0]
+
+    def run_padded(self, image: np.ndarray) -> np.ndarray:
+        from mobiledenoise.deploy.tiling import run_padded
+
+        return run_padded(self._run, image, self.multiple)
 
     def denoise(self, image: np.ndarray, tile: int | tuple[int, int] | None = None,
                 overlap: int = 32, *, on_tile=None) -> np.ndarray:
-        from mobiledenoise.deploy.tiling import as_float, denoise_tiled
+        from mobiledenoise.deploy.tiling import as_float, denoise_tiled, round_up_tile
 
         if tile is None:
             return self.run_padded(as_float(image))
-        th, tw = (tile, tile) if isinstance(tile, int) else tile
-        size = (th + -th % self.multiple, tw + -tw % self.multiple)
-        return denoise_tiled(self.run_padded, image, size, overlap, on_tile=on_tile)
+        return denoise_tiled(self.run_padded, image, round_up_tile(tile, self.multiple), overlap,
+                             on_tile=on_tile)
 
 
 def resolve_denoiser(model: str | None, *, threads: int = 1):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mobiledenoise.deploy.tiling import as_float, denoise_tiled
+from mobiledenoise.deploy.tiling import as_float, denoise_tiled, round_up_tile, run_padded
 from mobiledenoise.errors import UserError
 
 _DTYPES = {np.float32: "float32", np.int8: "int8", np.uint8: "uint8"}
@@ -152,21 +152,13 @@ class TFLiteDenoiser:
 
     def _run_padded(self, x: np.ndarray) -> np.ndarray:
         """Dynamic models: reflect-pad H and W up to `multiple`, run, crop."""
-        height, width = x.shape[:2]
-        ph, pw = -height % self.multiple, -width % self.multiple
-        if ph or pw:
-            mode = "reflect" if min(height, width) > 1 else "edge"
-            x = np.pad(x, ((0, ph), (0, pw), (0, 0)), mode=mode)
-        return self.run_patch(x)[:height, :width]
+        return run_padded(self.run_patch, x, self.multiple)
 
     def tile_for(self, tile: int | tuple[int, int] | None) -> tuple[int, int] | None:
         """The tile size `denoise` uses: the model's own size, `tile` rounded up, or None."""
         if not self.dynamic:
             return self._current
-        if tile is None:
-            return None
-        th, tw = (tile, tile) if isinstance(tile, int) else tile
-        return (th + -th % self.multiple, tw + -tw % self.multiple)
+        return None if tile is None else round_up_tile(tile, self.multiple)
 
     def denoise(self, image: np.ndarray, tile: int | tuple[int, int] | None = None,
                 overlap: int = 32, *, on_tile=None) -> np.ndarray:

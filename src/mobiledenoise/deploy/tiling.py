@@ -80,6 +80,22 @@ def as_float(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32, copy=False)
 
 
+def run_padded(fn: TileFn, image: np.ndarray, multiple: int) -> np.ndarray:
+    """Reflect-pad H and W up to multiples of `multiple`, run `fn`, crop back to H×W."""
+    height, width = image.shape[:2]
+    ph, pw = -height % multiple, -width % multiple
+    if ph or pw:
+        mode = "reflect" if min(height, width) > 1 else "edge"
+        image = np.pad(image, ((0, ph), (0, pw), (0, 0)), mode=mode)
+    return fn(image)[:height, :width]
+
+
+def round_up_tile(tile: int | tuple[int, int], multiple: int) -> tuple[int, int]:
+    """A tile size (int or (H, W)) rounded up to multiples of `multiple`."""
+    th, tw = (tile, tile) if isinstance(tile, int) else tile
+    return (th + -th % multiple, tw + -tw % multiple)
+
+
 def count_tiles(shape: tuple[int, int], tile: tuple[int, int], overlap: int) -> int:
     (h, w), (th, tw) = shape, tile
     return len(tile_starts(h, th, overlap)) * len(tile_starts(w, tw, overlap))
