@@ -15,9 +15,10 @@ worker reads from the exit status. The worker sets the resource limits before th
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
+
+from mobiledenoise.fileio import write_text_atomically
 
 EXIT_MODEL_ERROR = 3
 PUBLIC_KEYS = ("psnr", "ssim", "n", "runtime_ms", "score", "runtime_size",
@@ -44,9 +45,7 @@ def run_job(job: dict) -> dict:
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload))
-    os.replace(tmp, path)
+    write_text_atomically(path, json.dumps(payload))
 
 
 def main(argv: list[str]) -> int:
