@@ -21,10 +21,11 @@ class KerasDenoiser:
     """A Keras denoiser with the `denoise(image, tile, overlap)` interface of TFLiteDenoiser."""
 
     def __init__(self, source: str):
+        from mobiledenoise.models.registry import required_multiple
         from mobiledenoise.train.runs import load_model
 
         self.model = load_model(source, input_shape=(None, None, 3), batch_size=1)
-        self.multiple = int(getattr(self.model.denoiser_config, "multiple", 1))
+        self.multiple = required_multiple(self.model)
         self.name = str(source)
 
     def _run(self, image: np.ndarray) -> np.ndarray:

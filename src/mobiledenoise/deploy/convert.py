@@ -35,6 +35,7 @@ import numpy as np
 
 from mobiledenoise.errors import UserError
 from mobiledenoise.fileio import write_bytes_atomically
+from mobiledenoise.models.registry import required_multiple
 
 PRECISIONS = ("fp32", "fp16", "int8")
 MAX_ABS_DIFF = {"fp32": 1e-4, "fp16": 2e-3}
@@ -104,7 +105,7 @@ def _representative(calib: Iterable[np.ndarray], size, model):
             if size is not None:
                 patch = fit_to_size(patch, size)
             else:
-                patch = fit_to_multiple(patch, int(getattr(model.denoiser_config, "multiple", 1)))
+                patch = fit_to_multiple(patch, required_multiple(model))
             count += 1
             yield [patch[None]]
         if count == 0:
@@ -177,7 +178,7 @@ def verify(model, tflite_bytes: bytes, precision: str, image: np.ndarray,
         image = fit_to_size(image, size)
         clean = None if clean is None else fit_to_size(_as_float_image(clean, "the clean image"), size)
     else:
-        multiple = int(getattr(model.denoiser_config, "multiple", 1))
+        multiple = required_multiple(model)
         image = fit_to_multiple(image, multiple)
         clean = None if clean is None else fit_to_multiple(_as_float_image(clean, "the clean image"),
                                                           multiple)

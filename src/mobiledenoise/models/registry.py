@@ -141,9 +141,14 @@ def deployable(model):
     return spec.deploy_fn(model) if spec.deploy_fn else model
 
 
+def required_multiple(model) -> int:
+    """The factor a registry-built model's input height and width must be divisible by."""
+    return int(getattr(model.denoiser_config, "multiple", 1))
+
+
 def check_input_size(model, height: int, width: int) -> None:
     """UserError unless H and W are multiples of the model's required factor."""
-    multiple = int(getattr(model.denoiser_config, "multiple", 1))
+    multiple = required_multiple(model)
     if height % multiple or width % multiple:
         raise UserError(f"expected height and width divisible by {multiple} for model "
                         f"{model.denoiser_name}, received {height}x{width}; pad or crop to a multiple "

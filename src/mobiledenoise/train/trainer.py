@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mobiledenoise.errors import UserError
+from mobiledenoise.models.registry import required_multiple
 from mobiledenoise.train import checkpoint, runs
 from mobiledenoise.train.config import TrainConfig, write
 from mobiledenoise.train.monitor import RunLog, TrainProgress
@@ -147,7 +148,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: bool = True,
 
     write(config, out_dir / "config.yaml")
     (out_dir / runs.MODEL_JSON).write_text(json.dumps(describe(model), indent=2))
-    multiple = int(getattr(model.denoiser_config, "multiple", 1))
+    multiple = required_multiple(model)
     validation = ValidationSet(val_pairs, config.val_crop, multiple)
     input_psnr = validation.input_psnr()
 
