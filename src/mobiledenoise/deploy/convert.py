@@ -300,9 +300,11 @@ def export(source: str | Path, out_path: str | Path, *, precision: str = "fp32",
     model = deployable(load_model(source, weights=weights))
     calib = None
     if precision == "int8":
-        calib = _with_progress(calibration_patches(calib_dir, size, pairs=pairs,
-                                                   synthetic=calib_synthetic), CALIB_PATCHES,
-                               "calibrating int8", progress)
+        from rich.progress import track
+
+        calib = track(calibration_patches(calib_dir, size, pairs=pairs, synthetic=calib_synthetic),
+                      total=CALIB_PATCHES, description="calibrating int8", transient=True,
+                      disable=not progress)
     with _spinner(f"converting to TFLite {precision}", progress and calib is None):
         data = to_tflite(model, precision=precision, size=size, calib=calib, int8_io=int8_io)
     noisy, clean = _verification_pair(verify_image, pairs)
@@ -360,19 +362,6 @@ def _tool_versions() -> dict:
         except PackageNotFoundError:
             continue
     return found
-
-
-def _with_progress(items: Iterable, total: int, label: str, enabled: bool) -> Iterator:
-    if not enabled:
-        yield from items
-        return
-    from rich.progress import Progress
-
-    with Progress(transient=True) as bar:
-        task = bar.add_task(label, total=total)
-        for item in items:
-            yield item
-            bar.advance(task)
 
 
 @contextlib.contextmanager

@@ -73,7 +73,9 @@ def evaluate_pairs(denoise_fn: DenoiseFn, pairs: Sequence[Pair], *, progress: bo
     if not pairs:
         raise UserError("expected at least one noisy/clean pair to evaluate, received none")
     result = EvalResult()
-    for pair in _track(pairs, progress, "Evaluating"):
+    from rich.progress import track
+
+    for pair in track(pairs, description="Evaluating", transient=True, disable=not progress):
         noisy, clean = load_pair(pair)
         x = to_float(noisy)
         start = time.perf_counter()
@@ -85,14 +87,6 @@ def evaluate_pairs(denoise_fn: DenoiseFn, pairs: Sequence[Pair], *, progress: bo
         restored = from_float(output, noisy.dtype)
         result.images.append(ImageResult(pair.name, psnr(restored, clean), ssim(restored, clean), ms))
     return result
-
-
-def _track(items: Sequence, enabled: bool, label: str):
-    if not enabled:
-        return items
-    from rich.progress import track
-
-    return track(items, description=label, transient=True)
 
 
 def select_pairs(data_dir: str | Path, *, val_only: bool = False) -> list[Pair]:
