@@ -11,6 +11,7 @@ runs on one CPU, several GPUs (mirrored) or a cluster (multi-worker, via TF_CONF
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import time
@@ -152,11 +153,9 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: bool = True,
     validation = ValidationSet(val_pairs, config.val_crop, multiple)
     input_psnr = validation.input_psnr()
 
-    patch = PatchConfig(config.patch_size, config.batch_size, config.flips, config.mixup_prob,
-                        config.mixup_alpha, config.synthetic_prob, config.synthetic_levels,
-                        tuple(config.synthetic_jpeg) if config.synthetic_jpeg else None,
-                        synthetic_zoom=config.synthetic_zoom,
-                        clean_only_share=config.clean_only_share)
+    # The patch options are TrainConfig fields of the same names.
+    patch = PatchConfig(**{f.name: getattr(config, f.name) for f in dataclasses.fields(PatchConfig)
+                           if hasattr(config, f.name)})
     _check_patch_multiple(config.patch_size, multiple, config.model)
     sampler = PatchSampler(train_pairs, patch, seed=config.seed)
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
@@ -211,7 +210,6 @@ class _PhaseTrainer:
                  step: int = 0):
         import tensorflow as tf
 
-        self.strategy = strategy
         with strategy.scope():
             if sub_model is not None:  # detaching: keep the trained sub-net itself
                 from mobiledenoise.train.steps import PlainStep
