@@ -54,10 +54,11 @@ def test_recipe_runs_at_smoke_length(recipe, teacher_run, tmp_path):
     overrides = {**SMOKE, "data": [str(data)]}
     if values.get("teacher"):
         overrides["teacher"] = str(teacher)
-    if values.get("model") == "unet" and values.get("preset") == "mobile":
-        overrides["preset"] = "mobile"  # the shipped architecture itself, at smoke length
+    if values.get("model") == "unet" and values.get("preset") in ("mobile", "fast"):
+        overrides["preset"] = values["preset"]  # the shipped architectures themselves
     if values.get("init_from"):  # fine-tuning recipes start from a run that a clone lacks
-        overrides["init_from"] = str(_untrained_run(tmp_path / "init", "unet", "mobile"))
+        overrides["init_from"] = str(_untrained_run(tmp_path / "init", values["model"],
+                                                    overrides["preset"]))
     if values.get("ofa_threshold_db") is not None:
         overrides["ofa_threshold_db"] = 0.0
     result = train(train_config.resolve(recipe, overrides), tmp_path / "run", progress=False)

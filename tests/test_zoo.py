@@ -247,3 +247,30 @@ def test_zoo_list_bad_input_is_one_line_error(args, message):
     result = CliRunner().invoke(mobiledenoise.cli.app, ["zoo", "list", *args])
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("entry, stride", [("stride2", 2), ("stride4", 4)])
+def test_unet_strided_entry_starts_at_identity_and_needs_its_multiple(entry, stride):
+    # The strided exit starts at zero, so an untrained net returns its input exactly: training
+    # starts at the identity with a gradient into the exit instead of cancelling a random residual.
+    model = build_model("unet", preset="tiny", entry=entry)
+    assert model.denoiser_config.multiple == 4 * stride  # depth 2 -> 4, times the entry stride
+    x = images(8 * stride, 12 * stride)
+    np.testing.assert_array_equal(predict(model, x), x)
+    with pytest.raises(UserError, match=f"multiple of {4 * stride}"):
+        check_input_size(model, 4 * stride + 2, 4 * stride)
+
+
+def test_unet_fast_preset_runs_at_half_resolution():
+    # Every conv of the shipped `fast` preset works at half resolution or below: its cost per
+    # pixel is a fraction of `mobile`'s, which works at full resolution.
+    from mobiledenoise.deploy.convert import to_tflite
+    from mobiledenoise.deploy.opaudit import audit
+
+    fast, mobile = (build_model("unet", preset=p, input_shape=(480, 720, 3)) for p in ("fast", "mobile"))
+    full_res = [layer.name for layer in fast.layers
+                if isinstance(layer, keras.layers.Conv2D) and not isinstance(layer, keras.layers.Conv2DTranspose)
+                and layer.output.shape[1] == 480]
+    assert full_res == []
+    assert fast.count_params() < mobile.count_params()
+    assert audit(to_tflite(fast)).compatible

@@ -58,6 +58,7 @@ class TrainConfig:
     distill_alpha: float = 0.5  # weight of the teacher term
     ofa_threshold_db: float | None = None  # ENERZAi: detach the super-net above this val PSNR
     ofa_super_weight: float = 1.0
+    quantization_aware: bool = False  # train through int8 rounding (train/fake_quant.py)
     # bookkeeping
     seed: int = 0
     checkpoint_every: int = 200
@@ -130,6 +131,10 @@ def _check(config: TrainConfig) -> None:
                 raise UserError(f"expected a number for {f.name}, received {value!r}")
     if config.steps < 1:
         raise UserError(f"expected steps >= 1, received {config.steps}")
+    if config.quantization_aware and config.ofa_threshold_db is not None:
+        raise UserError("expected either quantization_aware or ofa_threshold_db, received both; "
+                        "fine-tune the detached sub-net quantisation-aware in a second run "
+                        "(init_from)")
     if config.distribute not in ("none", "mirrored", "multiworker"):
         raise UserError(f"expected distribute none|mirrored|multiworker, received {config.distribute!r}")
 

@@ -90,10 +90,15 @@ def _build_step(config: TrainConfig, loss_fn, phase: str):
             return sub_model, PlainStep(sub_model, loss_fn)
         return sub_model, SuperSubStep(super_model, sub_model, loss_fn, config.ofa_super_weight)
     model = build_model(config.model, model_config)
+    trained = model
+    if config.quantization_aware:  # the step trains a fake-quant clone sharing model's layers
+        from mobiledenoise.train.fake_quant import fake_quant_model
+
+        trained = fake_quant_model(model)
     if config.teacher:
         teacher = runs.load_model(config.teacher)
-        return model, DistillStep(model, teacher, loss_fn, config.distill_alpha)
-    return model, PlainStep(model, loss_fn)
+        return model, DistillStep(trained, teacher, loss_fn, config.distill_alpha)
+    return model, PlainStep(trained, loss_fn)
 
 
 def _optimizer(config: TrainConfig):

@@ -1,0 +1,87 @@
+"""Quantisation-aware fine-tuning: train through the int8 rounding the INT8 export will apply.
+
+`fake_quant_model(model)` returns a clone of a registry model that shares its layers (so
+training the clone trains the original's weights) with a `FakeQuant` after every tensor that
+TFLite's full-integer conversion stores as int8: the input, and each layer output — except a
+conv or add whose only consumer is a ReLU, because TFLite fuses that ReLU into the op and
+rounds only after it.
+
+Design choices:
+- Activations only, per tensor, asymmetric 8-bit: what `TFLiteConverter` does with a
+  representative dataset. Weights are not fake-quantised: the converter stores conv kernels per
+  output channel, whose rounding error is far smaller than that of the per-tensor activations.
+- Ranges are running averages of each batch's min/max (momentum 0.99, always including 0, like
+  the converter's ranges), not learnt: the export calibrates its own ranges on real images, so
+  training must make the weights robust to ranges of that kind, not to a learnt set that the
+  converter would not use.
+- Rounding uses `tf.quantization.fake_quant_with_min_max_vars` (straight-through gradient inside
+  the range, zero outside), so this module needs the TensorFlow backend, as training does.
+- The ranges are not checkpointed: a resumed run re-estimates them within a few dozen steps.
+"""
+
+from __future__ import annotations
+
+import keras
+
+FUSED_ACTIVATIONS = ("relu",)  # conv/add + ReLU is one TFLite op, rounded once after the ReLU
+_FUSING_LAYERS = (keras.layers.Conv2D, keras.layers.Conv2DTranspose, keras.layers.DepthwiseConv2D,
+                  keras.layers.Add)
+
+
+class FakeQuant(keras.layers.Layer):
+    """Round a tensor to the 8-bit grid of its running [min, max] range (min ≤ 0 ≤ max)."""
+
+    def __init__(self, momentum: float = 0.99, **kwargs):
+        super().__init__(**kwargs)
+        self.momentum = momentum
+
+    def build(self, input_shape):
+        self.range_min = self.add_weight(shape=(), initializer="zeros", trainable=False, name="min")
+        self.range_max = self.add_weight(shape=(), initializer="zeros", trainable=False, name="max")
+        self.batches = self.add_weight(shape=(), initializer="zeros", trainable=False, name="batches")
+
+    def call(self, x, training=False):
+        import tensorflow as tf
+
+        if training:
+            low = tf.minimum(tf.reduce_min(x), 0.0)
+            high = tf.maximum(tf.reduce_max(x), 0.0)
+            keep = tf.where(self.batches > 0, self.momentum, 0.0)  # the first batch sets the range
+            self.range_min.assign(keep * self.range_min + (1.0 - keep) * low)
+            self.range_max.assign(keep * self.range_max + (1.0 - keep) * high)
+            self.batches.assign_add(1.0)
+        high = tf.maximum(self.range_max, self.range_min + 1e-6)  # no range yet: a tiny one
+        return tf.quantization.fake_quant_with_min_max_vars(x, self.range_min, high, num_bits=8)
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum}
+
+
+def _fuses_into_next(layer) -> bool:
+    """True when TFLite fuses `layer`'s only consumer (a ReLU) into it."""
+    if not isinstance(layer, _FUSING_LAYERS):
+        return False
+    consumers = [node.operation for node in layer._outbound_nodes]
+    if len(consumers) != 1:
+        return False
+    consumer = consumers[0]
+    if isinstance(consumer, keras.layers.Activation):
+        return getattr(consumer.activation, "__name__", "") in FUSED_ACTIVATIONS
+    return (isinstance(consumer, keras.layers.ReLU) and consumer.max_value is None
+            and not consumer.negative_slope and not consumer.threshold)
+
+
+def fake_quant_model(model: keras.Model) -> keras.Model:
+    """A clone of `model` sharing its layers, with int8 fake quantisation (module docstring)."""
+    skip = {layer.name for layer in model.layers if _fuses_into_next(layer)}
+
+    def call(layer, *args, **kwargs):
+        output = layer(*args, **kwargs)
+        if layer.name in skip:
+            return output
+        return FakeQuant(name=f"{layer.name}_fq")(output)
+
+    clone = keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=call)
+    inputs = keras.Input(batch_shape=model.inputs[0].shape, name="noisy")
+    outputs = clone(FakeQuant(name="input_fq")(inputs))
+    return keras.Model(inputs, outputs, name=f"{model.name}_fake_quant")
