@@ -22,6 +22,10 @@ def test_clone_shares_weights_and_rounds_where_tflite_does():
     rounded = {layer.name[:-3] for layer in inner.layers if isinstance(layer, FakeQuant)}
     assert "enc0_conv0_act" in rounded and "enc0_conv0" not in rounded  # ReLU fused into the conv
     assert "residual_conv" in rounded  # no ReLU after it: its own output is rounded
+    clamped = fake_quant_model(build_model("unet", preset="tiny", clip=True))
+    inner = [layer for layer in clamped.layers if hasattr(layer, "layers")][0]
+    rounded = {layer.name[:-3] for layer in inner.layers if isinstance(layer, FakeQuant)}
+    assert "residual" not in rounded and "clip" in rounded  # rounded once, on the [0, 1] clamp
 
 
 def test_fake_quant_error_matches_the_int8_export_error():

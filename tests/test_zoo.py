@@ -262,15 +262,36 @@ def test_unet_strided_entry_starts_at_identity_and_needs_its_multiple(entry, str
 
 
 def test_unet_fast_preset_runs_at_half_resolution():
-    # Every conv of the shipped `fast` preset works at half resolution or below: its cost per
-    # pixel is a fraction of `mobile`'s, which works at full resolution.
+    # Every conv of the shipped `fast` preset works at half resolution or below, so it costs
+    # about a third of the full-resolution `mobile` preset's MACs at 720×480.
     from mobiledenoise.deploy.convert import to_tflite
     from mobiledenoise.deploy.opaudit import audit
+    from mobiledenoise.deploy.tflite_graph import count_macs, read_graph
 
     fast, mobile = (build_model("unet", preset=p, input_shape=(480, 720, 3)) for p in ("fast", "mobile"))
     full_res = [layer.name for layer in fast.layers
                 if isinstance(layer, keras.layers.Conv2D) and not isinstance(layer, keras.layers.Conv2DTranspose)
                 and layer.output.shape[1] == 480]
     assert full_res == []
-    assert fast.count_params() < mobile.count_params()
-    assert audit(to_tflite(fast)).compatible
+    fast_tflite = to_tflite(fast)
+    assert count_macs(read_graph(fast_tflite)) < 0.4 * count_macs(read_graph(to_tflite(mobile)))
+    assert audit(fast_tflite).compatible
+
+
+@pytest.mark.parametrize("overrides", [{"entry": "stride2"}, {"entry": "stride4", "clip": True}, {}])
+def test_unet_deploys_transposed_convs_as_depth_to_space(overrides):
+    # The exported graph writes each stride-s transposed conv as 1×1 conv + DEPTH_TO_SPACE
+    # (int8 ranges of TRANSPOSE_CONV get stretched by TF's converter); in float it is the same map.
+    from mobiledenoise.deploy.convert import to_tflite
+    from mobiledenoise.deploy.tflite_graph import read_graph
+
+    model = build_model("unet", preset="tiny", **overrides)
+    rng = np.random.default_rng(0)
+    for weight in model.weights:  # non-zero everywhere, the zero-initialised exit included
+        weight.assign(rng.normal(0.0, 0.1, weight.shape).astype(np.float32))
+    deployed = deployable(model)
+    assert deployed.denoiser_config.up == "depth_to_space"
+    x = images(32, 48)
+    np.testing.assert_allclose(predict(deployed, x), predict(model, x), atol=1e-5)
+    ops = {op.name for op in read_graph(to_tflite(model, size=(32, 48))).operators}
+    assert "DEPTH_TO_SPACE" in ops and "TRANSPOSE_CONV" not in ops

@@ -5,6 +5,7 @@ RELU/PReLU/sigmoid) — see GPU_DELEGATE_OPS.md."""
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
 
@@ -36,12 +37,45 @@ def down(x, filters: int, kind: str = "maxpool", name: str | None = None):
 
 
 def up(x, filters: int, kind: str = "transpose", name: str | None = None):
-    """Double H and W: 2×2 transposed conv, or bilinear/nearest resize (no weights)."""
+    """Double H and W: 2×2 transposed conv, the same map as a 1×1 conv + DEPTH_TO_SPACE
+    (`depth_to_space`, see `transpose_to_depth_to_space`), or bilinear/nearest resize."""
     if kind == "transpose":
         return layers.Conv2DTranspose(filters, 2, strides=2, padding="same", name=name)(x)
+    if kind == "depth_to_space":
+        return depth_to_space_conv(x, filters, 2, name=name)
     if kind in ("bilinear", "nearest"):
         return layers.UpSampling2D(2, interpolation=kind, name=name)(x)
     raise ValueError(f"unknown up-sampling {kind!r}")
+
+
+class DepthToSpace(layers.Layer):
+    """Move channel blocks to space (TFLite DEPTH_TO_SPACE): C·s² channels -> s× larger H, W."""
+
+    def __init__(self, block: int, **kwargs):
+        super().__init__(**kwargs)
+        self.block = block
+
+    def call(self, x):
+        return keras.ops.depth_to_space(x, self.block)
+
+    def get_config(self):
+        return {**super().get_config(), "block": self.block}
+
+
+def depth_to_space_conv(x, filters: int, block: int, *, kernel_initializer="glorot_uniform",
+                        name: str | None = None):
+    """1×1 conv to filters·block² channels, then DEPTH_TO_SPACE: the same map as a block×block
+    stride-block transposed conv (the conv keeps the name, so weights convert by name)."""
+    x = layers.Conv2D(filters * block * block, 1, kernel_initializer=kernel_initializer, name=name)(x)
+    return DepthToSpace(block, name=f"{name}_d2s" if name else None)(x)
+
+
+def transpose_to_depth_to_space(kernel, bias):
+    """Weights of a k×k stride-k Conv2DTranspose (kernel k×k×out×in) as the 1×1 conv of
+    `depth_to_space_conv`: output pixel (a, b) of each k×k block is channel block a·k + b."""
+    k, _, out_channels, in_channels = kernel.shape
+    pointwise = kernel.transpose(3, 0, 1, 2).reshape(1, 1, in_channels, k * k * out_channels)
+    return pointwise, np.tile(bias, k * k)
 
 
 def residual_output(inputs, features, name: str = "residual"):
@@ -50,7 +84,8 @@ def residual_output(inputs, features, name: str = "residual"):
     return layers.Add(name=name)([inputs, delta])
 
 
-__all__ = ["activation", "conv", "down", "up", "residual_output", "sepconv", "channel_attention",
+__all__ = ["activation", "conv", "down", "up", "residual_output", "DepthToSpace",
+           "depth_to_space_conv", "transpose_to_depth_to_space", "sepconv", "channel_attention",
            "dense_block", "ChannelSplit", "acnet_conv", "acnet_fused_conv", "fold_acnet", "keras"]
 
 

@@ -26,6 +26,7 @@ default: ~5× faster than `mobile` at 720×480 on one CPU thread.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from keras import layers
@@ -42,7 +43,7 @@ class UNetConfig:
     depth: int = 3  # number of down-samplings
     convs_per_level: int = 2
     act: str = "relu"
-    up: str = "transpose"  # transpose | bilinear | nearest
+    up: str = "transpose"  # transpose | depth_to_space (its deployed form) | bilinear | nearest
     entry: str = "full"  # full | stride2 | stride4: resolution of level 0 (see docstring)
     growth: int = 2  # width factor per level (1 = constant width)
     skip: str = "concat"  # concat | add: how a decoder level takes its encoder skip
@@ -53,15 +54,45 @@ class UNetConfig:
         return 2**self.depth * _ENTRY_STRIDE.get(self.entry, 1)
 
 
+def deploy(model):
+    """The exported form: every stride-s transposed conv (the `up`s and a strided entry's exit)
+    as the same map written as a 1×1 conv + DEPTH_TO_SPACE (`up="depth_to_space"`).
+
+    Equal in float; it matters for INT8. TF 2.21's converter gives a TRANSPOSE_CONV that feeds
+    an ADD an int8 range stretched to the ADD's maximum (measured: exit [-0.27, 1.07] where its
+    float output spans [-0.27, 0.37]), so the residual is rounded ~3× more coarsely than needed.
+    A 1×1 conv keeps its own range. Other models are returned unchanged."""
+    from mobiledenoise.models import build_model
+
+    config = model.denoiser_config
+    if config.up != "transpose":
+        return model
+    shape = tuple(model.inputs[0].shape)
+    deployed = build_model("unet", dataclasses.replace(config, up="depth_to_space"),
+                           input_shape=shape[1:], batch_size=shape[0])
+    for layer in deployed.layers:
+        if not layer.weights:
+            continue
+        source = model.get_layer(layer.name)
+        weights = source.get_weights()
+        if isinstance(source, layers.Conv2DTranspose):
+            weights = list(blocks.transpose_to_depth_to_space(*weights))
+        layer.set_weights(weights)
+    return deployed
+
+
 @register_model("unet", config=UNetConfig,
                 presets={"default": {}, "tiny": {"width": 4, "depth": 2}, "wide": {"width": 32},
                          "mobile": {"width": 8, "depth": 3, "clip": True},
                          "fast": {"width": 16, "depth": 3, "convs_per_level": 1,
-                                  "entry": "stride2", "skip": "add", "clip": True}})
+                                  "entry": "stride2", "skip": "add", "clip": True}},
+                deploy=deploy)
 def build_unet(config: UNetConfig, inputs):
     """Baseline U-Net predicting the noise residual."""
     if config.entry not in _ENTRY_STRIDE:
         raise ValueError(f"unknown entry {config.entry!r}: {' | '.join(_ENTRY_STRIDE)}")
+    if config.up not in ("transpose", "depth_to_space", "bilinear", "nearest"):
+        raise ValueError(f"unknown up {config.up!r}: transpose | depth_to_space | bilinear | nearest")
     if config.skip not in ("concat", "add"):
         raise ValueError(f"unknown skip {config.skip!r}: concat | add")
     stride = _ENTRY_STRIDE[config.entry]
@@ -89,7 +120,10 @@ def build_unet(config: UNetConfig, inputs):
             x = layers.Concatenate(name=f"dec{level}_cat")([x, skips[level]])
         for i in range(config.convs_per_level):
             x = blocks.conv(x, width, act=config.act, name=f"dec{level}_conv{i}")
-    if stride > 1:
+    if stride > 1 and config.up == "depth_to_space":
+        delta = blocks.depth_to_space_conv(x, 3, stride, kernel_initializer="zeros", name="exit")
+        output = layers.Add(name="residual")([inputs, delta])
+    elif stride > 1:
         delta = layers.Conv2DTranspose(3, stride, strides=stride, padding="same",
                                        kernel_initializer="zeros", name="exit")(x)
         output = layers.Add(name="residual")([inputs, delta])

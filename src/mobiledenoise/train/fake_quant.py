@@ -3,8 +3,9 @@
 `fake_quant_model(model)` returns a clone of a registry model that shares its layers (so
 training the clone trains the original's weights) with a `FakeQuant` after every tensor that
 TFLite's full-integer conversion stores as int8: the input, and each layer output — except a
-conv or add whose only consumer is a ReLU, because TFLite fuses that ReLU into the op and
-rounds only after it.
+conv or add whose only consumer is a ReLU (clamped or not), because TFLite fuses that ReLU into
+the op and rounds only after it. It simulates the graph `export` writes: a transposed conv is
+rounded on its own output range, as its deployed 1×1 conv + DEPTH_TO_SPACE form is (unet.deploy).
 
 Design choices:
 - Activations only, per tensor, asymmetric 8-bit: what `TFLiteConverter` does with a
@@ -67,8 +68,10 @@ def _fuses_into_next(layer) -> bool:
     consumer = consumers[0]
     if isinstance(consumer, keras.layers.Activation):
         return getattr(consumer.activation, "__name__", "") in FUSED_ACTIVATIONS
-    return (isinstance(consumer, keras.layers.ReLU) and consumer.max_value is None
-            and not consumer.negative_slope and not consumer.threshold)
+    # A clamping ReLU (max_value) fuses too: TFLite runs ADD/CONV + RELU, then a MINIMUM that
+    # keeps its input's scale, so the op's output is already rounded on the clamp's range.
+    return (isinstance(consumer, keras.layers.ReLU) and not consumer.negative_slope
+            and not consumer.threshold)
 
 
 def fake_quant_model(model: keras.Model) -> keras.Model:
