@@ -57,7 +57,9 @@ def _expected_macs(model, size) -> int:
 def test_baseline_unet_runs_wholly_on_the_gpu_delegate(exports, tiny_unet, precision):
     report = audit(exports[precision])
     assert report.compatible, report.render()
-    assert report.histogram["CONV_2D"] == 11 and report.histogram["TRANSPOSE_CONV"] == 2
+    # the two 2×2 transposed convs are exported as 1×1 conv + DEPTH_TO_SPACE (unet.deploy)
+    assert report.histogram["CONV_2D"] == 13 and report.histogram["DEPTH_TO_SPACE"] == 2
+    assert "TRANSPOSE_CONV" not in report.histogram
     assert report.macs == _expected_macs(tiny_unet, SIZE)
     assert report.inputs[0].shape == (1, *SIZE, 3)
     assert report.size_bytes == len(exports[precision])
@@ -65,8 +67,12 @@ def test_baseline_unet_runs_wholly_on_the_gpu_delegate(exports, tiny_unet, preci
 
 
 def test_params_match_the_keras_model(exports, tiny_unet):
-    assert audit(exports["fp32"]).params == tiny_unet.count_params()
-    assert audit(exports["fp16"]).params == tiny_unet.count_params()
+    from mobiledenoise.models.registry import deployable
+
+    # the exported graph's: each 1×1 conv standing for a 2×2 transposed conv repeats its bias 4×
+    deployed = deployable(tiny_unet).count_params()
+    assert audit(exports["fp32"]).params == audit(exports["fp16"]).params == deployed
+    assert deployed == tiny_unet.count_params() + 3 * (8 + 4)  # up-conv biases of 8 and 4
 
 
 def test_unsupported_ops_fail_with_a_readable_log(tmp_path):
@@ -129,10 +135,10 @@ def test_check_cli_passes_and_prints_json(exports, tmp_path):
     path.write_bytes(exports["int8"])
     result = CliRunner().invoke(app, ["check", str(path)])
     assert result.exit_code == 0, result.output
-    assert "MACs" in result.output and "CONV_2D x11" in result.output
+    assert "MACs" in result.output and "CONV_2D x13" in result.output
     result = CliRunner().invoke(app, ["check", str(path), "--json"])
     parsed = json.loads(result.output)
-    assert parsed["compatible"] is True and parsed["macs"] > 0 and len(parsed["ops"]) == 20
+    assert parsed["compatible"] is True and parsed["macs"] > 0 and len(parsed["ops"]) == 22
 
 
 def _png_bytes() -> bytes:

@@ -44,7 +44,7 @@ def _load_bytes(model: str | Path | bytes) -> tuple[bytes, str]:
     return path.read_bytes(), path.name
 
 
-def _make_interpreter(content: bytes, name: str, threads: int, use_xnnpack: bool):
+def _make_interpreter(content: bytes, name: str, threads: int, use_xnnpack: bool, multiple: int):
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     if threads < 1:
@@ -53,6 +53,11 @@ def _make_interpreter(content: bytes, name: str, threads: int, use_xnnpack: bool
     try:
         interpreter = Interpreter(model_content=content, num_threads=threads,
                                   experimental_op_resolver_type=resolver)
+        inputs = interpreter.get_input_details()
+        if len(inputs) == 1 and -1 in inputs[0]["shape_signature"][1:3]:
+            # A dynamic model is laid out at 1×1 until resized; strided graphs (e.g. a 1×1 conv
+            # + DEPTH_TO_SPACE after a stride-2 entry) cannot be prepared at that size.
+            interpreter.resize_tensor_input(inputs[0]["index"], [1, multiple, multiple, 3])
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -80,7 +85,7 @@ class TFLiteDenoiser:
         content, self.name = _load_bytes(model)
         self.threads = threads
         self.multiple = multiple
-        self._interpreter = _make_interpreter(content, self.name, threads, use_xnnpack)
+        self._interpreter = _make_interpreter(content, self.name, threads, use_xnnpack, multiple)
         inputs = self._interpreter.get_input_details()
         outputs = self._interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
