@@ -7,7 +7,8 @@ coffee, rocket, immunohistochemistry — none in the training data), adds synthe
 levels from nearly clean (46 dB) to very noisy (18 dB), and reports each model's PSNR next to
 the noisy input's. A model that lowers PSNR at the low levels is erasing real texture.
 
-    python benchmarks/generalisation.py MODEL.tflite [MODEL2.tflite ...] [--out benchmarks/results]
+    python benchmarks/generalisation.py MODEL.tflite [MODEL2.tflite ...] [--label NAME ...]
+        [--out benchmarks/results]
 """
 
 from __future__ import annotations
@@ -38,14 +39,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    parser.add_argument("--label", action="append", default=[],
+                        help="Column name of each model, in order (default: its path).")
     args = parser.parse_args()
+    if args.label and len(args.label) != len(args.models):
+        parser.error(f"expected one --label per model ({len(args.models)}), received {len(args.label)}")
+    labels = args.label or [str(m) for m in args.models]
 
     from mobiledenoise.data.imageio import from_float
     from mobiledenoise.data.synthetic import NoiseLevels, SyntheticNoise
     from mobiledenoise.deploy.runtime import TFLiteDenoiser
     from mobiledenoise.evaluate.metrics import psnr
 
-    denoisers = {str(m): TFLiteDenoiser(m, threads=2) for m in args.models}
+    denoisers = {label: TFLiteDenoiser(m, threads=2) for label, m in zip(labels, args.models)}
     rows = []
     for shot in SHOTS:
         levels = NoiseLevels(shot_range=(shot, shot))

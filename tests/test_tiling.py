@@ -82,3 +82,19 @@ def test_full_resolution_4000x3000_matches_untiled():
     assert not np.isnan(tiled).any()
     assert len(calls) == count_tiles((3000, 4000), (512, 512), 32) == 7 * 9
     assert np.abs(tiled - box5(image)).max() < 1e-5
+
+
+def test_accumulate_equals_the_full_weighted_sum():
+    # Multiplying only the bands below weight 1 must give exactly the outer-product blend.
+    from mobiledenoise.deploy.tiling import accumulate, axis_weights
+
+    rng = np.random.default_rng(0)
+    for length, tile, overlap in [(300, 128, 32), (128, 128, 32), (200, 64, 60), (70, 64, 8)]:
+        for _, wy in axis_weights(length, tile, overlap):
+            for _, wx in axis_weights(length + 17, tile, overlap):
+                result = rng.random((len(wy), len(wx), 3), dtype=np.float32)
+                start = rng.random((len(wy), len(wx), 3), dtype=np.float32)
+                fast = start.copy()
+                accumulate(fast, result, wy, wx)
+                np.testing.assert_allclose(fast, start + result * np.outer(wy, wx)[..., None],
+                                           rtol=0, atol=1e-6)

@@ -119,13 +119,34 @@ def _pad_to(patch: np.ndarray, th: int, tw: int) -> np.ndarray:
 
 
 def iter_tiles(shape: tuple[int, int], tile: tuple[int, int], overlap: int
-               ) -> Iterator[tuple[slice, slice, np.ndarray]]:
-    """(rows, cols, 2-D weights) for every tile; the weights of all tiles sum to 1."""
+               ) -> Iterator[tuple[slice, slice, np.ndarray, np.ndarray]]:
+    """(rows, cols, row weights, column weights) for every tile: the 2-D weights are the outer
+    product of the two profiles, and those of all tiles sum to 1."""
     rows = axis_weights(shape[0], tile[0], overlap)
     cols = axis_weights(shape[1], tile[1], overlap)
     for y, wy in rows:
         for x, wx in cols:
-            yield (slice(y, y + len(wy)), slice(x, x + len(wx)), np.outer(wy, wx)[..., None])
+            yield slice(y, y + len(wy)), slice(x, x + len(wx)), wy, wx
+
+
+def _unit_span(profile: np.ndarray) -> tuple[int, int]:
+    """[start, end) of the run where a tile profile is exactly 1 ((0, 0) when there is none)."""
+    ones = np.flatnonzero(profile == 1.0)
+    if ones.size == 0 or ones[-1] - ones[0] + 1 != ones.size:
+        return 0, 0
+    return int(ones[0]), int(ones[-1]) + 1
+
+
+def accumulate(target: np.ndarray, result: np.ndarray, wy: np.ndarray, wx: np.ndarray) -> None:
+    """target += result · (wy ⊗ wx), multiplying only the bands where a weight is below 1: a
+    photo's tiles are mostly interior, and the full product costs ~25 % of a fast model's time."""
+    y0, y1 = _unit_span(wy)
+    x0, x1 = _unit_span(wx)
+    target[y0:y1, x0:x1] += result[y0:y1, x0:x1]
+    for ys in (slice(0, y0), slice(y1, len(wy))):  # top and bottom bands, full width
+        target[ys] += result[ys] * (wy[ys, None, None] * wx[None, :, None])
+    for xs in (slice(0, x0), slice(x1, len(wx))):  # left and right bands of the middle rows
+        target[y0:y1, xs] += result[y0:y1, xs] * (wy[y0:y1, None, None] * wx[None, xs, None])
 
 
 def denoise_tiled(fn: TileFn, image: np.ndarray, tile: tuple[int, int] = (512, 512),
@@ -139,7 +160,7 @@ def denoise_tiled(fn: TileFn, image: np.ndarray, tile: tuple[int, int] = (512, 5
     th, tw = tile
     height, width = image.shape[:2]
     output = None
-    for rows, cols, weights in iter_tiles((height, width), (th, tw), overlap):
+    for rows, cols, wy, wx in iter_tiles((height, width), (th, tw), overlap):
         patch = as_float(image[rows, cols])
         result = np.asarray(fn(_pad_to(patch, th, tw)))
         if result.shape[:2] != (th, tw):
@@ -147,7 +168,7 @@ def denoise_tiled(fn: TileFn, image: np.ndarray, tile: tuple[int, int] = (512, 5
                             f"{result.shape[0]}x{result.shape[1]}; the model must keep the size")
         if output is None:
             output = np.zeros((height, width, result.shape[2]), np.float32)
-        output[rows, cols] += result[:patch.shape[0], :patch.shape[1]] * weights
+        accumulate(output[rows, cols], result[:patch.shape[0], :patch.shape[1]], wy, wx)
         if on_tile is not None:
             on_tile()
     return output
