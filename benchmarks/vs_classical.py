@@ -203,9 +203,12 @@ def plot(rows: list[Row], path: Path, title: str) -> None:
         ax.scatter(*point, color=colours[row.method], marker="o" if row.threads == 1 else "^")
         subset = ", subset" if row.n_images < rows[0].n_images else ""
         label = f"{row.method} ({row.threads}t{subset})"
-        ax.annotate(label, point, fontsize=8, xytext=(5, 3 if row.threads == 1 else -10),
-                    textcoords="offset points")
+        left = row.threads != 1  # 2-thread labels to the left: the models' points sit close
+        ax.annotate(label, point, fontsize=8, xytext=(-5 if left else 5, 3),
+                    ha="right" if left else "left", textcoords="offset points")
     ax.set_xscale("log")
+    lowest = min((r.ms_per_mp_photo or r.ms_per_mp) for r in rows if r.method != "identity")
+    ax.set_xlim(left=max(lowest, 1e-3) / 8)  # room for the labels left of the fastest points
     ax.set(xlabel="milliseconds per megapixel (median, log scale)", ylabel="PSNR (dB)",
            title=title)
     ax.grid(True, which="both", alpha=0.3)
