@@ -15,8 +15,10 @@ full-resolution one (XNNPACK is memory-bound on 8-channel full-size tensors).
 
 The strided exit starts at zero, so training starts from the identity with a non-zero gradient
 into the exit. With Keras' default (Glorot) exit, the first steps spend themselves cancelling
-a large random residual, and on PolyU's weak noise the net often settled on the identity
-(validation PSNR = input PSNR after 1,000 steps, with ReLU, PReLU or LeakyReLU).
+a large random residual. On PolyU's weak noise that stride-2 net stayed at the identity
+(validation PSNR = input PSNR after 1,000 steps, with ReLU, PReLU or LeakyReLU). With the zero
+exit, `fast` left it at once: 36.4 dB at step 500 against 35.95 dB for the input. That is one
+run, not a study.
 
 Presets: `mobile` (width 8, full resolution, 2.95 GMAC at 720×480, 80 k parameters, output
 clamped to [0, 1]) was the first shipped model; `fast` (width 16/32/64, depth 3, one conv per
