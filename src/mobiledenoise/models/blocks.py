@@ -39,10 +39,8 @@ def down(x, filters: int, kind: str = "maxpool", name: str | None = None):
 def up(x, filters: int, kind: str = "transpose", name: str | None = None):
     """Double H and W: 2×2 transposed conv, the same map as a 1×1 conv + DEPTH_TO_SPACE
     (`depth_to_space`, see `transpose_to_depth_to_space`), or bilinear/nearest resize."""
-    if kind == "transpose":
-        return layers.Conv2DTranspose(filters, 2, strides=2, padding="same", name=name)(x)
-    if kind == "depth_to_space":
-        return depth_to_space_conv(x, filters, 2, name=name)
+    if kind in ("transpose", "depth_to_space"):
+        return learnt_up(x, filters, 2, kind, name=name)
     if kind in ("bilinear", "nearest"):
         return layers.UpSampling2D(2, interpolation=kind, name=name)(x)
     raise ValueError(f"unknown up-sampling {kind!r}")
@@ -62,17 +60,23 @@ class DepthToSpace(layers.Layer):
         return {**super().get_config(), "block": self.block}
 
 
-def depth_to_space_conv(x, filters: int, block: int, *, kernel_initializer="glorot_uniform",
-                        name: str | None = None):
-    """1×1 conv to filters·block² channels, then DEPTH_TO_SPACE: the same map as a block×block
-    stride-block transposed conv (the conv keeps the name, so weights convert by name)."""
+def learnt_up(x, filters: int, block: int, kind: str = "transpose", *,
+              kernel_initializer="glorot_uniform", name: str | None = None):
+    """Multiply H and W by `block` with weights: a block×block stride-block transposed conv
+    (`transpose`), or the same map as a 1×1 conv to filters·block² channels + DEPTH_TO_SPACE
+    (`depth_to_space`; the conv keeps the name, so weights convert by name)."""
+    if kind == "transpose":
+        return layers.Conv2DTranspose(filters, block, strides=block, padding="same",
+                                      kernel_initializer=kernel_initializer, name=name)(x)
+    if kind != "depth_to_space":
+        raise ValueError(f"unknown learnt up-sampling {kind!r}: transpose | depth_to_space")
     x = layers.Conv2D(filters * block * block, 1, kernel_initializer=kernel_initializer, name=name)(x)
     return DepthToSpace(block, name=f"{name}_d2s" if name else None)(x)
 
 
 def transpose_to_depth_to_space(kernel, bias):
     """Weights of a k×k stride-k Conv2DTranspose (kernel k×k×out×in) as the 1×1 conv of
-    `depth_to_space_conv`: output pixel (a, b) of each k×k block is channel block a·k + b."""
+    `learnt_up(kind="depth_to_space")`: output pixel (a, b) of each k×k block is channel block a·k + b."""
     k, _, out_channels, in_channels = kernel.shape
     pointwise = kernel.transpose(3, 0, 1, 2).reshape(1, 1, in_channels, k * k * out_channels)
     return pointwise, np.tile(bias, k * k)
@@ -85,7 +89,7 @@ def residual_output(inputs, features, name: str = "residual"):
 
 
 __all__ = ["activation", "conv", "down", "up", "residual_output", "DepthToSpace",
-           "depth_to_space_conv", "transpose_to_depth_to_space", "sepconv", "channel_attention",
+           "learnt_up", "transpose_to_depth_to_space", "sepconv", "channel_attention",
            "dense_block", "ChannelSplit", "acnet_conv", "acnet_fused_conv", "fold_acnet", "keras"]
 
 

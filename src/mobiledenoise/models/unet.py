@@ -122,12 +122,9 @@ def build_unet(config: UNetConfig, inputs):
             x = layers.Concatenate(name=f"dec{level}_cat")([x, skips[level]])
         for i in range(config.convs_per_level):
             x = blocks.conv(x, width, act=config.act, name=f"dec{level}_conv{i}")
-    if stride > 1 and config.up == "depth_to_space":
-        delta = blocks.depth_to_space_conv(x, 3, stride, kernel_initializer="zeros", name="exit")
-        output = layers.Add(name="residual")([inputs, delta])
-    elif stride > 1:
-        delta = layers.Conv2DTranspose(3, stride, strides=stride, padding="same",
-                                       kernel_initializer="zeros", name="exit")(x)
+    if stride > 1:
+        kind = "depth_to_space" if config.up == "depth_to_space" else "transpose"
+        delta = blocks.learnt_up(x, 3, stride, kind, kernel_initializer="zeros", name="exit")
         output = layers.Add(name="residual")([inputs, delta])
     else:
         output = blocks.residual_output(inputs, x)
