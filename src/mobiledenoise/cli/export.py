@@ -36,6 +36,9 @@ def register(app: typer.Typer) -> None:
                                               "(covers noisier photos than --calib holds)."),
         calib_split: str = typer.Option("all", "--calib-split", help="all | train: calibrate on "
                                         "every pair or only the training scenes (by-scene split)."),
+        calib_percentile: float = typer.Option(None, "--calib-percentile", help="int8 activation "
+                                               "ranges from this percentile of the calibration "
+                                               "values (e.g. 99.99) instead of their min/max."),
         int8_io: bool = typer.Option(False, "--int8-io", help="int8 input/output tensors (int8 only)."),
         verify_image: Path = typer.Option(None, "--verify-image", help="Noisy image to verify on."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
@@ -45,10 +48,13 @@ def register(app: typer.Typer) -> None:
 
         if int8_io and precision != "int8":
             raise UserError(f"expected --int8-io only with --precision int8, received --precision {precision}")
+        if calib_percentile is not None and precision != "int8":
+            raise UserError("expected --calib-percentile only with --precision int8, received "
+                            f"--precision {precision}")
         result = export(source, out, precision=precision, size=None if dynamic else parse_size(size),
                         calib_dir=calib, calib_split=calib_split, weights=weights,
-                        calib_synthetic=calib_synthetic, overwrite=overwrite, int8_io=int8_io,
-                        verify_image=verify_image)
+                        calib_synthetic=calib_synthetic, calib_percentile=calib_percentile,
+                        overwrite=overwrite, int8_io=int8_io, verify_image=verify_image)
         typer.echo(render_summary(result))
 
 

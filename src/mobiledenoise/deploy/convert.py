@@ -7,7 +7,9 @@ Design choices:
   garbage, so every export is verified). `size=None` keeps H and W dynamic.
 - FP16 = float16 weights with float32 I/O (dequantized at load); INT8 = full-integer
   post-training quantization (`TFLITE_BUILTINS_INT8` only) calibrated on real noisy patches,
-  float32 I/O unless `int8_io`. QAT is unavailable for Keras 3 models.
+  float32 I/O unless `int8_io`; activation ranges are the converter's min/max, or percentiles
+  with `range_percentile` (deploy/int8_ranges.py). TFMOT's QAT does not take Keras 3 models:
+  quantisation-aware training is our own (train/fake_quant.py).
 - Images fed to a fixed-size model are fitted to its size by `fit_to_size`: centre crop
   where larger, reflect padding where smaller (both keep real image statistics).
 - Verification runs the .tflite with LiteRT on one image and compares it with the Keras
@@ -51,11 +53,19 @@ class ExportVerificationError(UserError):
 # --- conversion -------------------------------------------------------------------------------
 
 def to_tflite(model, *, precision: str = "fp32", size: tuple[int, int] | None = (480, 720),
-              calib: Iterable[np.ndarray] | None = None, int8_io: bool = False) -> bytes:
-    """Convert a registry-built keras.Model to .tflite bytes at a fixed (H, W) or dynamic size."""
+              calib: Iterable[np.ndarray] | None = None, int8_io: bool = False,
+              range_percentile: float | None = None) -> bytes:
+    """Convert a registry-built keras.Model to .tflite bytes at a fixed (H, W) or dynamic size.
+
+    `range_percentile` (INT8 only, e.g. 99.99): activation ranges from that percentile of the
+    calibration values instead of their min/max (deploy/int8_ranges.py); None or 100 = min/max.
+    """
     import tensorflow as tf
 
+    from mobiledenoise.deploy.int8_ranges import check_percentile, percentile_ranges
+
     _check_precision(precision)
+    check_percentile(range_percentile)
     if precision == "int8" and calib is None:
         raise UserError("expected calibration data for an int8 export, received none; pass "
                         "--calib DIR with real noisy images (or calib=[arrays...])")
@@ -65,12 +75,17 @@ def to_tflite(model, *, precision: str = "fp32", size: tuple[int, int] | None = 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if precision == "fp16":
         converter.target_spec.supported_types = [tf.float16]
+    narrowing = contextlib.nullcontext()
     if precision == "int8":
-        converter.representative_dataset = _representative(calib, size, model)
+        patches = _fitted(calib, size, model)
+        if range_percentile is not None and range_percentile < 100.0:
+            patches = list(patches)  # used twice: calibration, then the percentiles
+            narrowing = percentile_ranges(patches, range_percentile)
+        converter.representative_dataset = lambda: ([patch[None]] for patch in patches)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         io_type = tf.int8 if int8_io else tf.float32
         converter.inference_input_type = converter.inference_output_type = io_type
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), narrowing:
         warnings.simplefilter("ignore")  # Keras prints its SavedModel endpoints; TF warns on I/O stats
         return converter.convert()
 
@@ -97,22 +112,20 @@ def _rebuild(model, size: tuple[int, int] | None):
     return fixed
 
 
-def _representative(calib: Iterable[np.ndarray], size, model):
-    def generate() -> Iterator[list[np.ndarray]]:
-        count = 0
-        for patch in calib:
-            patch = _as_float_image(patch, "a calibration patch")
-            if size is not None:
-                patch = fit_to_size(patch, size)
-            else:
-                patch = fit_to_multiple(patch, required_multiple(model))
-            count += 1
-            yield [patch[None]]
-        if count == 0:
-            raise UserError("expected calibration patches for an int8 export, received an empty "
-                            "set; point --calib at a folder of real noisy images")
-
-    return generate
+def _fitted(calib: Iterable[np.ndarray], size, model) -> Iterator[np.ndarray]:
+    """Calibration patches as float images fitted to the export size (or the model's multiple)."""
+    count = 0
+    for patch in calib:
+        patch = _as_float_image(patch, "a calibration patch")
+        if size is not None:
+            patch = fit_to_size(patch, size)
+        else:
+            patch = fit_to_multiple(patch, required_multiple(model))
+        count += 1
+        yield patch
+    if count == 0:
+        raise UserError("expected calibration patches for an int8 export, received an empty "
+                        "set; point --calib at a folder of real noisy images")
 
 
 def _as_float_image(image: np.ndarray, what: str) -> np.ndarray:
@@ -266,22 +279,25 @@ def export(source: str | Path, out_path: str | Path, *, precision: str = "fp32",
            size: tuple[int, int] | None = (480, 720), calib_dir: str | Path | None = None,
            overwrite: bool = False, int8_io: bool = False, verify_image: str | Path | None = None,
            progress: bool = True, calib_split: str = "all", weights: str = "best",
-           calib_synthetic: float = 0.0) -> dict:
+           calib_synthetic: float = 0.0, calib_percentile: float | None = None) -> dict:
     """Export a run folder / model name to `out_path` (.tflite) + `.json` sidecar; return the sidecar.
 
     `calib_split="train"` calibrates only on the training scenes of `calib_dir` (the same
     by-scene split as `mobiledenoise train`), so held-out scenes stay unseen by the INT8 model.
     `weights` picks a run folder's best-validation ("best") or final ("last") weights.
     `calib_synthetic` is the fraction of calibration patches given synthetic camera noise.
+    `calib_percentile` narrows INT8 activation ranges to that percentile (see `to_tflite`).
 
     Verification image: `verify_image` (a noisy image file, target = Keras output) if given,
     else the first pair of `calib_dir` (noisy vs its clean), else `synthetic_pair()`.
     """
+    from mobiledenoise.deploy.int8_ranges import check_percentile
     from mobiledenoise.deploy.opaudit import audit
     from mobiledenoise.models.registry import deployable, describe
     from mobiledenoise.train.runs import load_model
 
     _check_precision(precision)
+    check_percentile(calib_percentile)
     out_path, sidecar_path = _output_paths(out_path, overwrite)
     if precision == "int8" and calib_dir is None:
         raise UserError("expected --calib DIR for an int8 export (real noisy images to calibrate "
@@ -306,7 +322,8 @@ def export(source: str | Path, out_path: str | Path, *, precision: str = "fp32",
                       total=CALIB_PATCHES, description="calibrating int8", transient=True,
                       disable=not progress)
     with _spinner(f"converting to TFLite {precision}", progress and calib is None):
-        data = to_tflite(model, precision=precision, size=size, calib=calib, int8_io=int8_io)
+        data = to_tflite(model, precision=precision, size=size, calib=calib, int8_io=int8_io,
+                         range_percentile=calib_percentile)
     noisy, clean = _verification_pair(verify_image, pairs)
     figures = verify(model, data, precision, noisy, clean)
     report = audit(data)
@@ -315,7 +332,8 @@ def export(source: str | Path, out_path: str | Path, *, precision: str = "fp32",
         "input_size": list(size) if size is not None else None,
         "input_dtype": report.inputs[0].dtype, "output_dtype": report.outputs[0].dtype,
         "calibration": {"dir": str(calib_dir), "split": calib_split, "patches": CALIB_PATCHES,
-                        "synthetic_fraction": calib_synthetic}
+                        "synthetic_fraction": calib_synthetic,
+                        "range_percentile": calib_percentile or 100.0}
         if precision == "int8" else None,
         "verification": figures, "tflite_bytes": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
