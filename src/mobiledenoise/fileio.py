@@ -7,6 +7,7 @@ normal `open()` would (0666 minus the umask) before the rename, so outputs stay 
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -51,3 +52,7 @@ def write_bytes_atomically(files: dict[Path, bytes]) -> None:
 def write_text_atomically(path: Path, text: str) -> Path:
     write_bytes_atomically({Path(path): text.encode("utf-8")})
     return Path(path)
+
+
+def write_json_atomically(path: Path, data, indent: int | None = None) -> Path:
+    return write_text_atomically(path, json.dumps(data, indent=indent))

@@ -18,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from mobiledenoise.fileio import write_text_atomically
+from mobiledenoise.fileio import write_json_atomically
 
 EXIT_MODEL_ERROR = 3
 PUBLIC_KEYS = ("psnr", "ssim", "n", "runtime_ms", "score", "runtime_size",
@@ -44,10 +44,6 @@ def run_job(job: dict) -> dict:
     return public
 
 
-def _write_json(path: Path, payload: dict) -> None:
-    write_text_atomically(path, json.dumps(payload))
-
-
 def main(argv: list[str]) -> int:
     job_path, result_path = Path(argv[0]), Path(argv[1])
     job = json.loads(job_path.read_text())
@@ -56,15 +52,15 @@ def main(argv: list[str]) -> int:
     try:
         result = run_job(job)
     except UserError as exc:
-        _write_json(result_path, {"error": exc.message})
+        write_json_atomically(result_path, {"error": exc.message})
         return EXIT_MODEL_ERROR
     except MemoryError:
-        _write_json(result_path, {"error": "the model ran out of memory (MemoryError)"})
+        write_json_atomically(result_path, {"error": "the model ran out of memory (MemoryError)"})
         return EXIT_MODEL_ERROR
     except Exception as exc:  # noqa: BLE001 - any failure of a submitted model is its own error
-        _write_json(result_path, {"error": f"{type(exc).__name__}: {exc}"})
+        write_json_atomically(result_path, {"error": f"{type(exc).__name__}: {exc}"})
         return EXIT_MODEL_ERROR
-    _write_json(result_path, {"result": result})
+    write_json_atomically(result_path, {"result": result})
     return 0
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mobiledenoise.fileio import write_text_atomically
+from mobiledenoise.fileio import write_json_atomically
 
 BENCH_SIZE = (480, 720)
 
@@ -55,7 +55,7 @@ class LatencyCache:
 
     def put(self, candidate: str, entry: dict) -> None:
         self.entries[candidate] = entry
-        write_json_atomically(self.path, self.entries)
+        write_json_atomically(self.path, self.entries, indent=1)
 
 
 def measure(tflite_bytes: bytes, *, runs: int = 5, warmup: int = 2, threads: int = 1,
@@ -104,22 +104,23 @@ def leave_one_out_errors(samples: list[tuple[dict[str, float], float]]) -> list[
     return errors
 
 
+def _measured(cache: LatencyCache) -> list[tuple[dict[str, float], float]]:
+    """(features, median ms) of every cache entry that holds a measurement."""
+    return [(e["features"], e["median_ms"]) for e in cache.entries.values() if "median_ms" in e]
+
+
 def fit_cached(cache: LatencyCache, min_samples: int = 4) -> LatencyTable | None:
     """The table fitted on every measured cache entry, or None with too few of them."""
-    samples = [(e["features"], e["median_ms"]) for e in cache.entries.values() if "median_ms" in e]
+    samples = _measured(cache)
     return LatencyTable.fit(samples) if len(samples) >= min_samples else None
 
 
 def predictor_summary(cache: LatencyCache, min_samples: int = 4) -> dict:
     """The table fitted on every cached measurement and its leave-one-out median error."""
-    samples = [(e["features"], e["median_ms"]) for e in cache.entries.values() if "median_ms" in e]
+    samples = _measured(cache)
     if len(samples) < min_samples:
         return {"samples": len(samples), "note": f"fewer than {min_samples} measurements, no fit"}
     errors = leave_one_out_errors(samples)
     return {"samples": len(samples), "loo_median_rel_error": statistics.median(errors),
             "loo_p90_rel_error": float(np.percentile(errors, 90)),
             "table": LatencyTable.fit(samples).to_dict()}
-
-
-def write_json_atomically(path: Path, data) -> None:
-    write_text_atomically(Path(path), json.dumps(data, indent=1))

@@ -43,6 +43,7 @@ from pathlib import Path
 import yaml
 
 from mobiledenoise.errors import UserError
+from mobiledenoise.fileio import write_json_atomically
 from mobiledenoise.train import latency
 from mobiledenoise.train.search_space import Space, get_space
 
@@ -100,7 +101,7 @@ def _jsonable(settings: SearchSettings) -> dict:
 
 
 def _save(out: Path, state: dict) -> None:
-    latency.write_json_atomically(out / "state.json", state)
+    write_json_atomically(out / "state.json", state, indent=1)
 
 
 # --- strategy -----------------------------------------------------------------------------------
@@ -305,8 +306,8 @@ def write_outputs(out: Path, state: dict, space: Space, settings: SearchSettings
     records = state["records"]
     front = pareto_front(records)
     summary = latency.predictor_summary(cache)
-    latency.write_json_atomically(out / "latency.json",
-                                  {**summary, "online": online_error(records)})
+    write_json_atomically(out / "latency.json", {**summary, "online": online_error(records)},
+                          indent=1)
     for name, rows in (("front.csv", front), ("candidates.csv", records)):
         with open(out / name, "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=(*_COLUMNS, "status"), extrasaction="ignore")
