@@ -78,4 +78,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from mobiledenoise.errors import run_script
+
+    run_script(main)

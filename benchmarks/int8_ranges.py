@@ -80,4 +80,6 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from mobiledenoise.errors import run_script
+
+    run_script(main)

@@ -9,6 +9,8 @@ what to do, e.g. ``expected an RGB image, received mode='CMYK' for a.jpg; conver
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from typer._click.exceptions import ClickException
 
 
@@ -23,3 +25,14 @@ def expect(condition: bool, message: str) -> None:
     """Raise `UserError(message)` unless `condition` holds."""
     if not condition:
         raise UserError(message)
+
+
+def run_script(main: Callable[[], object]) -> None:
+    """Run an argparse script's `main` (benchmarks/): a UserError prints one `Error: ...` line
+    and exits 2, as in the CLI, instead of a traceback; `main`'s return value is the exit code."""
+    try:
+        code = main()
+    except UserError as exc:
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+    raise SystemExit(code)
