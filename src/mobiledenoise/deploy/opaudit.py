@@ -302,7 +302,11 @@ class AuditReport:
 
 def audit(path_or_bytes: str | Path | bytes) -> AuditReport:
     """Audit a .tflite model (path or bytes) against the GPU-delegate rule table."""
-    graph = tg.read_graph(path_or_bytes)
+    return audit_graph(tg.read_graph(path_or_bytes))
+
+
+def audit_graph(graph: tg.Graph) -> AuditReport:
+    """Audit an already parsed model (the server parses each upload once)."""
     findings = [_check_op(graph, op) for op in graph.operators]
     if graph.subgraphs > 1:
         findings.append(OpFinding(len(findings), "SUBGRAPHS", 1, False,

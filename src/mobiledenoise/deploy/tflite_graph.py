@@ -8,6 +8,12 @@ Design choices:
 - The whole file is read eagerly and checked once: the "TFL3" identifier at bytes 4..8, and
   every table, vector and constant buffer is touched, so a truncated or corrupt file raises
   `UserError` here instead of surfacing later as an IndexError deep in a caller.
+- Work and memory are bounded by the file's size, whatever the file claims. A flatbuffer vector
+  holds offsets, so a few MiB can make a naive parse copy one block or one shape vector millions
+  of times (an "alias bomb"). Every vector and string is charged to a budget of
+  `ALIAS_BUDGET` x the file size *before* it is materialised, each time it is reached, and the
+  counts (tensors, operators, buffers, subgraphs, rank, op inputs) have caps far above any real
+  model; a file over either is refused with one line. Constant buffers are zero-copy views.
 - Only the main subgraph (index 0) is described as the model; other subgraphs exist only as
   bodies of control-flow ops (WHILE, IF, CALL_ONCE), which the audit rejects anyway.
 - Shapes: `shape` is the static shape the converter stored (dynamic dims read as 1 there),
@@ -55,7 +61,7 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        return _elements(self.shape)
 
 
 @dataclass(frozen=True)
@@ -96,16 +102,65 @@ def read_graph(source: str | Path | bytes | bytearray) -> Graph:
     data, what = _load(source)
     _check_identifier(data, what)
     try:
-        return _parse(data)
+        return _parse(data, _Budget(len(data)))
+    except _Refused as exc:
+        raise UserError(f"expected {exc.expected}, received {what} with {exc.received}; "
+                        "re-export it with `mobiledenoise export`") from None
     except (IndexError, struct.error, ValueError, TypeError, AttributeError,
             UnicodeDecodeError, OverflowError) as exc:
         raise UserError(f"expected a complete TFLite model, received {what} which is truncated or "
                         f"corrupt ({type(exc).__name__} while parsing); re-export it") from None
 
 
+# --- bounds: far above any real model, far below what a hostile file could claim -------------
+ALIAS_BUDGET = 2  # bytes of vectors + strings read, as a multiple of the file size
+MAX_COUNTS = {"subgraphs": 1_000, "buffers": 100_000, "operator codes": 10_000,
+              "tensors": 100_000, "operators": 100_000, "dimensions per tensor": 16,
+              "inputs per operator": 1_000, "outputs per operator": 1_000, "graph inputs": 1_000,
+              "graph outputs": 1_000}
+MAX_TABLES = 200_000  # tensors + operators + buffers + codes + subgraphs, all subgraphs together
+_TABLES = ("subgraphs", "buffers", "operator codes", "tensors", "operators")
+
+
+class _Refused(Exception):
+    def __init__(self, expected: str, received: str):
+        super().__init__(received)
+        self.expected, self.received = expected, received
+
+
+class _Budget:
+    """Bytes of vectors and strings the parse reads, each counted every time it is reached."""
+
+    def __init__(self, file_size: int):
+        self.file_size = file_size
+        self.left = ALIAS_BUDGET * file_size + 4096
+        self.tables = 0
+
+    def spend(self, nbytes: int, what: str) -> None:
+        self.left -= nbytes
+        if self.left < 0:
+            raise _Refused("a TFLite model that stores each vector once (a file describes at "
+                           f"most {ALIAS_BUDGET}x its own size)",
+                           f"{what} shared by reference so often that parsing it would read "
+                           f"more than {ALIAS_BUDGET * self.file_size / 1024**2:.1f} MiB")
+
+    def count(self, n: int, what: str, itemsize: int = 4) -> int:
+        """Check a vector's length against its cap, charge it, and return it."""
+        if n > MAX_COUNTS[what]:
+            raise _Refused(f"a TFLite model with at most {MAX_COUNTS[what]:,} {what}",
+                           f"{n:,} {what}")
+        if what in _TABLES:
+            self.tables += n
+            if self.tables > MAX_TABLES:
+                raise _Refused(f"a TFLite model of at most {MAX_TABLES:,} tables (tensors, "
+                               "operators, buffers) in all", f"more, counting {n:,} {what}")
+        self.spend(n * itemsize, what)
+        return n
+
+
 def _load(source) -> tuple[bytes, str]:
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return bytes(source), f"a {len(source)}-byte buffer"
+        return bytes(source), f"a {len(source):,}-byte model"
     path = Path(source)
     if not path.is_file():
         raise UserError(f"expected a .tflite file, received {path} which does not exist; check the path")
@@ -123,42 +178,52 @@ def _check_identifier(data: bytes, what: str) -> None:
                         f"which is {kind}; pass a .tflite file written by `mobiledenoise export`")
 
 
-def _parse(data: bytes) -> Graph:
+def _parse(data: bytes, budget: _Budget) -> Graph:
     import tflite
 
     model = tflite.Model.GetRootAsModel(data, 0)
-    if model.SubgraphsLength() < 1:
+    n_subgraphs = budget.count(model.SubgraphsLength(), "subgraphs")
+    if n_subgraphs < 1:
         raise ValueError("no subgraph")
-    buffers = [_buffer_bytes(model.Buffers(i), data) for i in range(model.BuffersLength())]
-    opcodes = [_opcode(model.OperatorCodes(i)) for i in range(model.OperatorCodesLength())]
+    buffers = [_buffer_view(model.Buffers(i), data, budget)
+               for i in range(budget.count(model.BuffersLength(), "buffers"))]
+    opcodes = [_opcode(model.OperatorCodes(i), budget)
+               for i in range(budget.count(model.OperatorCodesLength(), "operator codes"))]
     subgraph = model.Subgraphs(0)
-    tensors = tuple(_tensor(subgraph.Tensors(i), i, buffers) for i in range(subgraph.TensorsLength()))
-    operators = tuple(_operator(subgraph.Operators(i), i, opcodes, len(tensors))
-                      for i in range(subgraph.OperatorsLength()))
-    for s in range(1, model.SubgraphsLength()):  # touch them too: corruption shows up here
+    tensors = tuple(_tensor(subgraph.Tensors(i), i, buffers, budget)
+                    for i in range(budget.count(subgraph.TensorsLength(), "tensors")))
+    operators = tuple(_operator(subgraph.Operators(i), i, opcodes, len(tensors), budget)
+                      for i in range(budget.count(subgraph.OperatorsLength(), "operators")))
+    for s in range(1, n_subgraphs):  # touch them too: corruption shows up here
         other = model.Subgraphs(s)
-        for i in range(other.OperatorsLength()):
-            _operator(other.Operators(i), i, opcodes, other.TensorsLength())
+        for i in range(budget.count(other.OperatorsLength(), "operators")):
+            _operator(other.Operators(i), i, opcodes, other.TensorsLength(), budget)
+    budget.count(subgraph.InputsLength(), "graph inputs")
+    budget.count(subgraph.OutputsLength(), "graph outputs")
     inputs = tuple(int(i) for i in _ints(subgraph.InputsAsNumpy()))
     outputs = tuple(int(i) for i in _ints(subgraph.OutputsAsNumpy()))
     if any(not 0 <= i < len(tensors) for i in inputs + outputs):
         raise IndexError("graph input/output index out of range")
-    return Graph(len(data), tensors, operators, inputs, outputs, model.SubgraphsLength())
+    return Graph(len(data), tensors, operators, inputs, outputs, n_subgraphs)
 
 
 def _ints(array) -> np.ndarray:
     return array if isinstance(array, np.ndarray) else np.zeros(0, np.int32)  # 0 = absent
 
 
-def _buffer_bytes(buffer, data: bytes) -> bytes:
+def _buffer_view(buffer, data: bytes, budget: _Budget) -> memoryview:
+    """A constant buffer's bytes as a zero-copy view into the file."""
     offset, size = buffer.Offset(), buffer.Size()
     if offset > 1:  # models over 2 GB keep constants after the flatbuffer
         if offset + size > len(data):
             raise IndexError("constant buffer beyond the end of the file")
-        return data[offset:offset + size]
-    if buffer.DataLength() == 0:
-        return b""
-    return buffer.DataAsNumpy().tobytes()  # frombuffer raises ValueError when cut short
+        budget.spend(size, "a constant buffer")
+        return memoryview(data)[offset:offset + size]
+    length = buffer.DataLength()
+    budget.spend(length, "a constant buffer")
+    if length == 0:
+        return memoryview(b"")
+    return memoryview(buffer.DataAsNumpy())  # frombuffer raises ValueError when cut short
 
 
 @cache
@@ -166,37 +231,53 @@ def _enum_names(enum_cls) -> dict[int, str]:
     return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_") and isinstance(v, int)}
 
 
-def _opcode(code) -> tuple[str, int, bool]:
+def _opcode(code, budget: _Budget) -> tuple[str, int, bool]:
     import tflite
 
     builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
     if builtin == tflite.BuiltinOperator.CUSTOM:
-        return code.CustomCode().decode("utf-8", "replace"), code.Version(), True
+        custom = code.CustomCode() or b""
+        budget.spend(len(custom), "a custom op name")
+        return custom.decode("utf-8", "replace"), code.Version(), True
     name = _enum_names(tflite.BuiltinOperator).get(builtin, f"BUILTIN_{builtin}")
     return name, code.Version(), False
 
 
-def _tensor(t, index: int, buffers: list[bytes]) -> Tensor:
+def _tensor(t, index: int, buffers: list[memoryview], budget: _Budget) -> Tensor:
     import tflite
 
     dtype = _enum_names(tflite.TensorType).get(t.Type(), f"type{t.Type()}").lower()
+    budget.count(t.ShapeLength(), "dimensions per tensor")
+    budget.count(t.ShapeSignatureLength(), "dimensions per tensor")
     shape = tuple(int(d) for d in _ints(t.ShapeAsNumpy()))
     signature = tuple(int(d) for d in _ints(t.ShapeSignatureAsNumpy())) or shape
-    raw = buffers[t.Buffer()] if t.Buffer() < len(buffers) else None
     if t.Buffer() >= len(buffers):
         raise IndexError(f"tensor {index} names buffer {t.Buffer()} of {len(buffers)}")
+    raw = buffers[t.Buffer()]
     data = None
-    if raw and dtype in _NUMPY_DTYPES:
+    if len(raw) and dtype in _NUMPY_DTYPES:
         flat = np.frombuffer(raw, dtype=_NUMPY_DTYPES[dtype])
-        data = flat.reshape(shape) if flat.size == int(np.prod(shape, dtype=np.int64)) else flat
-    elif raw:
+        data = flat.reshape(shape) if flat.size == _elements(shape) else flat
+    elif len(raw):
         data = np.frombuffer(raw, dtype=np.uint8)
-    name = (t.Name() or b"").decode("utf-8", "replace")
-    return Tensor(index, name, shape, signature, dtype, t.Buffer(), data)
+    name_bytes = t.Name() or b""
+    budget.spend(len(name_bytes), "a tensor name")
+    return Tensor(index, name_bytes.decode("utf-8", "replace"), shape, signature, dtype, t.Buffer(), data)
 
 
-def _operator(op, index: int, opcodes: list[tuple[str, int, bool]], n_tensors: int) -> Operator:
+def _elements(shape: tuple[int, ...]) -> int:
+    """Declared element count, exact (Python ints do not overflow)."""
+    total = 1
+    for d in shape:
+        total *= d
+    return total
+
+
+def _operator(op, index: int, opcodes: list[tuple[str, int, bool]], n_tensors: int,
+              budget: _Budget) -> Operator:
     name, version, is_custom = opcodes[op.OpcodeIndex()]
+    budget.count(op.InputsLength(), "inputs per operator")
+    budget.count(op.OutputsLength(), "outputs per operator")
     inputs = tuple(int(i) for i in _ints(op.InputsAsNumpy()))
     outputs = tuple(int(i) for i in _ints(op.OutputsAsNumpy()))
     if any(i >= n_tensors or i < -1 for i in inputs + outputs):

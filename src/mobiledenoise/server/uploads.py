@@ -8,9 +8,10 @@ Design choices:
   leading dot is refused; the stored file is `models/<sha256>.tflite` (content-addressed:
   the same model uploaded twice is stored once).
 - Checks, in order, each with a one-line reason: non-empty; a TFLite flatbuffer that parses
-  (`deploy.tflite_graph.read_graph`); one input and one output of shape 1×H×W×3, float32 or
-  int8/uint8; no tensor declaring an absurd size; the GPU-delegate op audit
-  (`deploy.opaudit.audit`) — its rendered report is the error log of an incompatible model.
+  within bounds set by its size (`deploy.tflite_graph.read_graph`: alias bombs are refused);
+  the model contract shared with `mobiledenoise check` (`deploy.contract`: one 1×H×W×3 input
+  and output, float32 or int8/uint8, no tensor declaring an absurd size); the GPU-delegate op
+  audit (`deploy.opaudit`) — its rendered report is the error log of an incompatible model.
 """
 
 from __future__ import annotations
@@ -23,14 +24,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from mobiledenoise.errors import UserError
 
 MULTIPART_OVERHEAD = 64 * 1024  # boundary lines and part headers around the file
-ALLOWED_DTYPES = ("float32", "int8", "uint8")
-_ITEMSIZE = {"float32": 4, "float16": 2, "float64": 8, "int8": 1, "uint8": 1, "int16": 2,
-             "int32": 4, "int64": 8, "uint64": 8, "bool": 1}
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.+=-]{0,119}\.tflite$")
 
 
@@ -137,18 +133,19 @@ def _spool_to_state(upload, filename: str, tmp_dir: Path, limits: UploadLimits) 
 
 
 def check_model(content: bytes, limits: UploadLimits = UploadLimits()) -> dict:
-    """Check a model's structure and ops; return a JSON-able summary, or raise UploadRejected."""
-    from mobiledenoise.deploy.opaudit import audit
+    """Check a model's structure and ops; return a JSON-able summary, or raise UploadRejected.
+
+    The parse is bounded by the file's size (`tflite_graph` refuses alias bombs and absurd
+    counts before materialising them), so this costs time and memory in proportion to the upload.
+    """
+    from mobiledenoise.deploy.contract import Contract, check_contract
+    from mobiledenoise.deploy.opaudit import audit_graph
     from mobiledenoise.deploy.tflite_graph import read_graph
 
     try:
         graph = read_graph(content)
-    except UserError as exc:
-        raise UploadRejected(422, str(exc.message)) from None
-    _check_io(graph, limits)
-    _check_declared_sizes(graph, limits)
-    try:
-        report = audit(content)
+        check_contract(graph, Contract(limits.max_side, limits.max_tensor_bytes))
+        report = audit_graph(graph)
     except UserError as exc:
         raise UploadRejected(422, str(exc.message)) from None
     if not report.compatible:
@@ -160,40 +157,6 @@ def check_model(content: bytes, limits: UploadLimits = UploadLimits()) -> dict:
             "macs": int(getattr(report, "macs", 0) or 0),
             "input": {"shape": list(io[0].signature), "dtype": io[0].dtype},
             "output": {"shape": list(io[1].signature), "dtype": io[1].dtype}}
-
-
-def _check_io(graph, limits: UploadLimits) -> None:
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise UploadRejected(422, f"expected one input and one output tensor, received "
-                                  f"{len(graph.inputs)} input(s) and {len(graph.outputs)} output(s); "
-                                  "export a single-image denoiser")
-    for role, index in (("input", graph.inputs[0]), ("output", graph.outputs[0])):
-        tensor = graph.tensors[index]
-        sig = tensor.signature
-        if len(sig) != 4 or sig[0] not in (1, -1) or sig[3] != 3:
-            raise UploadRejected(422, f"expected a 1xHxWx3 (RGB) {role} tensor, received shape "
-                                      f"{list(sig)}; export a model taking and returning RGB images")
-        if tensor.dtype not in ALLOWED_DTYPES:
-            raise UploadRejected(422, f"expected a float32, int8 or uint8 {role}, received "
-                                      f"{tensor.dtype}; re-export the model")
-        if max(sig[1], sig[2]) > limits.max_side:
-            raise UploadRejected(422, f"expected an {role} of at most {limits.max_side} pixels a "
-                                      f"side, received {sig[1]}x{sig[2]}; export at 480x720 or "
-                                      "with a dynamic size")
-
-
-def _check_declared_sizes(graph, limits: UploadLimits) -> None:
-    for tensor in graph.tensors:
-        if any(d < -1 for d in tensor.shape):
-            raise UploadRejected(422, f"expected tensor dimensions >= -1, received "
-                                      f"{list(tensor.shape)} for tensor {tensor.name[:60]!r}")
-        elements = int(np.prod([max(d, 1) for d in tensor.shape], dtype=np.float64))
-        nbytes = elements * _ITEMSIZE.get(tensor.dtype, 8)
-        if nbytes > limits.max_tensor_bytes:
-            raise UploadRejected(422, f"expected every tensor under {limits.max_tensor_bytes // 1024**2} "
-                                      f"MiB, received tensor {tensor.name[:60]!r} declaring "
-                                      f"{list(tensor.shape)} ({nbytes / 1024**3:.1f} GiB); export a "
-                                      "smaller model")
 
 
 def store_model(received: ReceivedFile, models_dir: Path) -> Path:
