@@ -121,3 +121,50 @@ def live_server(app):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def server_process(state: Path, hidden: Path, max_bytes: int | None = None):
+    """The app under uvicorn in its OWN process (so its memory can be measured from
+    /proc/PID/status); yields (base URL, pid). No worker is started."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    port = free_port()
+    code = ("import sys, uvicorn; from mobiledenoise.server.app import create_app; "
+            "from mobiledenoise.server.uploads import UploadLimits; "
+            "limits = UploadLimits(**({'max_bytes': int(sys.argv[4])} if sys.argv[4] != '-' else {})); "
+            "uvicorn.run(create_app(sys.argv[1], sys.argv[2], limits=limits), host='127.0.0.1', "
+            "port=int(sys.argv[3]), log_level='warning')")
+    process = subprocess.Popen([sys.executable, "-c", code, str(state), str(hidden), str(port),
+                                str(max_bytes or "-")])
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                if httpx.get(url + "/api/health", timeout=2).status_code in (200, 503):
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the server process did not start")
+            time.sleep(0.1)
+        yield url, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a live process, MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for pid {pid}")

@@ -15,11 +15,14 @@ Design choices:
   submission the caller does not own is 404, indistinguishable from a missing one.
 - No route reads from the hidden folder; responses carry aggregate figures only, and in the
   test phase not even those until `serve publish`.
-- Upload checks (`uploads.py`) run in a thread so a large model does not stall other requests.
+- Upload checks (`uploads.py`) run in a thread so a large model does not stall other requests,
+  one at a time (a semaphore): the check is bounded by the file's size, and serialising the
+  checks keeps a burst of hostile uploads from crowding the event loop out of the GIL.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -49,6 +52,7 @@ def create_app(state_dir: str | Path, data_dir: str | Path, phases: Phases | str
                   description="Upload .tflite denoisers; see /api-docs.")
     app.state.store, app.state.phases, app.state.data_dir = store, phases, Path(data_dir)
     pages = Jinja2Templates(directory=str(TEMPLATES))
+    one_check_at_a_time = asyncio.Semaphore(1)
 
     def current_team(request: Request) -> Team:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -120,7 +124,8 @@ def create_app(state_dir: str | Path, data_dir: str | Path, phases: Phases | str
         except ClientDisconnect:
             return JSONResponse({"detail": "upload interrupted"}, status_code=400)
         try:
-            audit = await run_in_threadpool(check_model, received.path.read_bytes(), limits)
+            async with one_check_at_a_time:
+                audit = await run_in_threadpool(check_model, received.path.read_bytes(), limits)
             await run_in_threadpool(store_model, received, store.models_dir)
             submission_id = await run_in_threadpool(
                 store.add_submission, team, phase.name, received.filename, received.sha256,
