@@ -50,9 +50,12 @@ def collect_inputs(inputs: list[Path]) -> tuple[list[Path], list[str]]:
 
 def plan_outputs(files: list[Path], out_dir: Path, suffix: str, overwrite: bool) -> list[Path]:
     """One output path per input; refuse clashes and existing files (unless overwriting)."""
+    from mobiledenoise.data.imageio import check_output_folder
+
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"expected an output folder, received {out_dir} which is a file; "
                         "pass a folder path to -o")
+    check_output_folder(out_dir)  # a parent that is a file, no permission: one line, before work
     outputs, seen = [], {}
     for file in files:
         target = out_dir / f"{file.stem}{suffix}"

@@ -5,10 +5,18 @@ applied; grayscale and palette images are converted to RGB, RGBA is refused when
 channel is not fully opaque (dropping real transparency would silently change the picture).
 `write_image` writes atomically (temp file + rename), so an interrupted write never leaves a
 half-written file behind.
+
+Hostile or broken paths are refused with one line, never a decoder traceback: an image whose
+header declares more than `MAX_PIXELS` (a 100000×100000 PNG is a few hundred bytes) is refused
+from its header, before any decoder allocates; `check_output_folder` creates and probes an
+output folder before any work, so a parent that is a file, a read-only place or a full disk is
+found first; a failed write is a `UserError` (and leaves no file).
 """
 
 from __future__ import annotations
 
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from mobiledenoise.errors import UserError
 from mobiledenoise.fileio import atomic_paths
 
+MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS  # Pillow's own bomb limit: 179 MP, 15x a 12 MP photo
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 
 _16BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
@@ -31,6 +40,7 @@ def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"expected an image file, received {path} which does not exist; check the path")
+    _check_declared_size(path)
     if path.suffix.lower() in {".png", ".tif", ".tiff"}:
         array = _read_16bit_color(path)
         if array is not None:
@@ -48,13 +58,60 @@ def read_image(path: str | Path) -> np.ndarray:
         raise UserError(f"could not decode {path}: {exc}; the file looks truncated or corrupt") from None
 
 
+def _check_declared_size(path: Path) -> None:
+    """Refuse an image whose header declares more than MAX_PIXELS (read from the header only)."""
+    refusal = (f"expected an image of at most {MAX_PIXELS // 10**6} megapixels, received "
+               f"{path.name} which declares {{}}; downscale or crop it first")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+    except Image.DecompressionBombError:
+        raise UserError(refusal.format("more in its header")) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return  # not an image Pillow knows: the readers below give the clear error
+    if width * height > MAX_PIXELS:
+        raise UserError(refusal.format(f"{width}x{height}"))
+
+
+def check_output_folder(folder: Path) -> None:
+    """Refuse, before any work, an output folder that cannot be created or written: probe the
+    folder, or the nearest existing parent it would be created in (nothing is left behind)."""
+    import tempfile
+
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(existing)
+        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserError(f"expected a writable output folder, received {folder} "
+                        f"({_os_reason(exc, existing)}); choose another folder") from None
+
+
+def _os_reason(exc: OSError, where: Path | None = None) -> str:
+    if isinstance(exc, (NotADirectoryError, FileExistsError)):
+        return f"{where} is a file" if where is not None else "a part of the path is a file"
+    return f"{exc.strerror or type(exc).__name__}" + (f" in {where}" if where is not None else "")
+
+
 def _read_16bit_color(path: Path) -> np.ndarray | None:
     """16-bit colour PNG/TIFF: Pillow would truncate them to 8 bits, so read with OpenCV.
 
     Returns None for anything else (Pillow handles it, with the clear errors)."""
     import cv2
 
-    array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    try:
+        array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:  # e.g. a header declaring more pixels than OpenCV allows
+        reason = str(exc).strip().splitlines()[-1][:160]
+        raise UserError(f"expected a decodable image, received {path.name} which OpenCV refuses "
+                        f"({reason}); check or re-save the file") from None
     if array is None or array.dtype != np.uint16 or array.ndim != 3 or array.shape[-1] not in (3, 4):
         return None
     if array.shape[-1] == 4:
@@ -129,14 +186,18 @@ def write_image(path: str | Path, image: np.ndarray, *, overwrite: bool = False,
         raise UserError(f"expected a new output path, received {path} which exists; pass --overwrite or choose another path")
     if image.dtype == np.uint16 and path.suffix.lower() in {".jpg", ".jpeg"}:
         raise UserError(f"expected PNG or TIFF for 16-bit output, received {path.name}; use .png or .tif")
-    with atomic_paths([path]) as (tmp,):
-        if image.dtype == np.uint16:
-            import cv2
+    try:
+        with atomic_paths([path]) as (tmp,):
+            if image.dtype == np.uint16:
+                import cv2
 
-            if not cv2.imwrite(str(tmp), np.ascontiguousarray(image[..., ::-1])):
-                raise UserError(f"could not write a 16-bit image to {path}; use .png or .tif")
-        elif path.suffix.lower() in {".jpg", ".jpeg"}:
-            Image.fromarray(image).save(tmp, quality=quality)
-        else:
-            Image.fromarray(image).save(tmp)
+                if not cv2.imwrite(str(tmp), np.ascontiguousarray(image[..., ::-1])):
+                    raise UserError(f"could not write a 16-bit image to {path}; use .png or .tif")
+            elif path.suffix.lower() in {".jpg", ".jpeg"}:
+                Image.fromarray(image).save(tmp, quality=quality)
+            else:
+                Image.fromarray(image).save(tmp)
+    except OSError as exc:
+        raise UserError(f"expected to write {path}, received an error ({_os_reason(exc)}); "
+                        "free some space or choose another output folder") from None
     return path
