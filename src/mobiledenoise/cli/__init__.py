@@ -4,12 +4,15 @@ Each stage has its own module here with a `register(app)` function; they are lis
 explicitly below (no folder scanning). Heavy imports (TensorFlow) happen inside the command
 bodies so that `mobiledenoise --help` is instant. Bad input raises
 `mobiledenoise.errors.UserError`, which Click turns into one `Error: ...` line and exit code 2.
+stderr carries only our own messages: TensorFlow/LiteRT/absl native INFO lines are dropped
+unless `--verbose` is given anywhere on the command line (`cli.quiet`).
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import sys
 
 import typer
 
@@ -51,5 +54,17 @@ for _name in _COMMAND_MODULES:
     _module.register(app)
 
 
+@app.callback()
+def _options(verbose: bool = typer.Option(
+        False, "--verbose", help="Keep TensorFlow/LiteRT native log lines on stderr (also "
+        "accepted after the command name).")) -> None:
+    """Fast real-camera image denoising for phones (Mobile AI 2021 denoising, as software)."""
+
+
 def main() -> None:
-    app()
+    from mobiledenoise.cli.quiet import silence_native_stderr, split_verbose
+
+    argv, verbose = split_verbose(sys.argv[1:])
+    if not verbose:
+        silence_native_stderr()
+    app(args=(["--verbose"] if verbose else []) + argv, prog_name="mobiledenoise")

@@ -73,7 +73,8 @@ def _supervise_worker(data: Path, state: Path, phases: Path | None, stop: thread
     from mobiledenoise.server.worker import die_with_parent
 
     while not stop.is_set():
-        process = subprocess.Popen(_worker_command(data, state, phases), preexec_fn=die_with_parent)
+        process = subprocess.Popen(_worker_command(data, state, phases), preexec_fn=die_with_parent,
+                                   stderr=sys.stderr)  # the real stderr, not the silenced fd 2
         while process.poll() is None and not stop.wait(0.5):
             pass
         if process.poll() is None:
