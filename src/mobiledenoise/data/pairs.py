@@ -126,9 +126,13 @@ def split_by_scene(pairs: list[Pair], val_fraction: float = 0.2, seed: int = 0
 
 
 def load_pair(pair: Pair):
-    """(noisy, clean) arrays of one pair; sizes must match."""
+    """(noisy, clean) arrays of one pair; sizes must match. A clean-only pair (one file on
+    both sides) is decoded once and returns the same array twice."""
     from mobiledenoise.data.imageio import read_image
 
+    if pair.noisy == pair.clean:
+        clean = read_image(pair.clean)
+        return clean, clean
     noisy, clean = read_image(pair.noisy), read_image(pair.clean)
     if noisy.shape != clean.shape:
         raise UserError(f"expected noisy and clean of one size for pair {pair.name}, received "

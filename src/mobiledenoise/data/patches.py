@@ -49,20 +49,30 @@ class ImageCache:
         self._bytes = 0
         self._lock = threading.Lock()
 
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
     def get(self, pair: Pair) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:
             if pair in self._items:
                 self._items.move_to_end(pair)
                 return self._items[pair]
         item = load_pair(pair)
-        size = item[0].nbytes + item[1].nbytes
+        size = _nbytes(item)
         with self._lock:
             self._items[pair] = item
             self._bytes += size
             while self._bytes > self.max_bytes and len(self._items) > 1:
-                _, (a, b) = self._items.popitem(last=False)
-                self._bytes -= a.nbytes + b.nbytes
+                _, dropped = self._items.popitem(last=False)
+                self._bytes -= _nbytes(dropped)
         return item
+
+
+def _nbytes(item: tuple[np.ndarray, np.ndarray]) -> int:
+    """Memory of a cached pair; a clean-only pair holds one array twice."""
+    noisy, clean = item
+    return clean.nbytes if noisy is clean else noisy.nbytes + clean.nbytes
 
 
 class PatchSampler:

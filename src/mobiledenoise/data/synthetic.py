@@ -28,6 +28,7 @@ Design choices:
   daylight, the real PolyU pairs (ISO 800–12800 DSLRs, std 2.2–7.1 /255, shot ≈ 5e-5 … 6e-4)
   take ~40 % of the draws, the high end is a small-sensor phone at high ISO (SIDD phone
   pairs have std ≈ 20 /255). `brooks` is the paper's range (1e-4 … 0.012).
+- Chroma: the `calibrated` preset adds an ISP-like chroma noise reduction (`reduce_chroma`).
 - JPEG: off by default. `jpeg_quality=(lo, hi)` compresses the NOISY image only at a random
   quality (the real training data is JPEG Q≈75 and phones deliver JPEG), so a model also
   learns to undo blocking; the clean target stays uncompressed.
@@ -67,11 +68,23 @@ class NoiseLevels:
     red_gain: tuple[float, float] = (1.9, 2.4)
     blue_gain: tuple[float, float] = (1.5, 1.9)
     digital_gain: tuple[float, float] = (0.8, 0.1)  # brightness gain = 1 / N(mean, std)
+    # The ISP's chroma noise reduction: the sRGB noise's chroma (noise minus its luma) is
+    # multiplied by a gain drawn from this range and blurred with a Gaussian of a sigma (px)
+    # drawn from `chroma_blur`. (1, 1) and (0, 0): off, raw demosaiced noise.
+    chroma_gain: tuple[float, float] = (1.0, 1.0)
+    chroma_blur: tuple[float, float] = (0.0, 0.0)
 
 
 PRESETS: dict[str, NoiseLevels] = {
     "camera": NoiseLevels(),
     "brooks": NoiseLevels(shot_range=(1e-4, 0.012)),
+    # Fitted to real pairs by benchmarks/noise_realism.py (PolyU training scenes, sidd_mini):
+    # demosaiced raw noise has ~8× the chroma/luma variance ratio of real sRGB noise (4.2
+    # against 0.33 PolyU, 0.80 SIDD), because real ISPs denoise chroma; with it, 0.5. Shot up to 5e-2 puts
+    # ~25 % of draws at or above SIDD's phone level (std ≈ 17–20 /255) and reaches night-time
+    # phones (std ≈ 40–60 /255); the low end (1e-5, std ≈ 1 /255) is a nearly clean photo.
+    "calibrated": NoiseLevels(shot_range=(1e-5, 5e-2), chroma_gain=(0.25, 0.7),
+                              chroma_blur=(0.0, 1.5)),
 }
 
 
@@ -86,6 +99,8 @@ class CameraParams:
     shot: float  # noise variance = shot · signal + read (signal in [0, 1])
     read: float
     bits: int | None  # ADC bit depth, None = no quantisation
+    chroma_gain: float = 1.0  # ISP chroma noise reduction (see NoiseLevels)
+    chroma_blur: float = 0.0
 
     @property
     def cam_to_rgb(self) -> np.ndarray:
@@ -118,7 +133,9 @@ def sample_params(rng: np.random.Generator, levels: str | NoiseLevels = "camera"
         wb_gains=np.array([rng.uniform(*levels.red_gain), 1.0, rng.uniform(*levels.blue_gain)],
                           np.float32),
         digital_gain=float(digital), gamma=str(rng.choice(["srgb", "2.2"])),
-        shot=float(np.exp(log_shot)), read=float(np.exp(log_read)), bits=bits)
+        shot=float(np.exp(log_shot)), read=float(np.exp(log_read)), bits=bits,
+        chroma_gain=float(rng.uniform(*levels.chroma_gain)),
+        chroma_blur=float(rng.uniform(*levels.chroma_blur)))
 
 
 # --- tone curve and gamma -------------------------------------------------------------------
@@ -258,10 +275,14 @@ class SyntheticNoise:
         params = sample_params(rng, self.levels)
         camera = unprocess_linear(clean, params)
         noise = demosaic(self._bayer_noise(camera, params, rng))[: clean.shape[0], : clean.shape[1]]
+        target = reprocess_linear(camera, params)
         noisy = reprocess_linear(camera + noise, params)
+        if params.chroma_gain != 1.0 or params.chroma_blur > 0:
+            noisy = np.clip(target + reduce_chroma(noisy - target, params.chroma_gain,
+                                                   params.chroma_blur), 0.0, 1.0)
         if self.jpeg_quality is not None:
             noisy = _jpeg(noisy, int(rng.integers(self.jpeg_quality[0], self.jpeg_quality[1] + 1)))
-        return noisy, reprocess_linear(camera, params)
+        return noisy, target
 
     @staticmethod
     def _bayer_noise(camera: np.ndarray, params: CameraParams, rng: np.random.Generator
@@ -273,6 +294,18 @@ class SyntheticNoise:
         if params.bits is not None:
             noisy = quantize(noisy, params.bits)
         return noisy - bayer
+
+
+def reduce_chroma(noise: np.ndarray, gain: float, blur_sigma: float) -> np.ndarray:
+    """An ISP's chroma noise reduction on sRGB noise: keep its luma (channel mean), scale its
+    chroma (the rest) by `gain` and blur it with a Gaussian of `blur_sigma` px."""
+    import cv2
+
+    luma = noise.mean(axis=-1, keepdims=True)
+    chroma = noise - luma
+    if blur_sigma > 0:
+        chroma = cv2.GaussianBlur(chroma, (0, 0), blur_sigma, borderType=cv2.BORDER_REFLECT_101)
+    return (luma + gain * chroma).astype(np.float32)
 
 
 def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:

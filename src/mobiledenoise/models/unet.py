@@ -87,7 +87,9 @@ def deploy(model):
                 presets={"default": {}, "tiny": {"width": 4, "depth": 2}, "wide": {"width": 32},
                          "mobile": {"width": 8, "depth": 3, "clip": True},
                          "fast": {"width": 16, "depth": 3, "convs_per_level": 1,
-                                  "entry": "stride2", "skip": "add", "clip": True}},
+                                  "entry": "stride2", "skip": "add", "clip": True},
+                         "quality": {"width": 32, "depth": 3, "convs_per_level": 1,
+                                     "entry": "stride2", "skip": "add", "clip": True}},
                 deploy=deploy)
 def build_unet(config: UNetConfig, inputs):
     """Baseline U-Net predicting the noise residual."""
