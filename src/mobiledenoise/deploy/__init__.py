@@ -5,7 +5,10 @@ Modules (import them directly; this package imports nothing heavy):
 - `convert`     Keras model -> .tflite bytes, verification against Keras, `export` to a file
                 with a JSON sidecar (needs TensorFlow);
 - `opaudit`     GPU-delegate op audit of a .tflite file (no TensorFlow);
-- `tflite_graph` flatbuffer reader shared by the audit and MAC counting (no TensorFlow);
+- `tflite_graph` flatbuffer reader shared by the audit and MAC counting, bounded by the
+                file's size so hostile files are refused (no TensorFlow);
+- `contract`    what the challenge server accepts (I/O layout, dtypes, declared sizes),
+                shared by `check` and the upload check (no TensorFlow);
 - `runtime`     LiteRT interpreter wrapper: any-size denoising of one image (no TensorFlow);
 - `tiling`      seam-free overlapping tiles with bounded memory (numpy only);
 - `bench`       latency (median/min/max ms) and peak memory of a .tflite (no TensorFlow).

@@ -58,12 +58,22 @@ def check_declared_sizes(graph, contract: Contract = Contract()) -> None:
         if any(d < -1 for d in tensor.shape + tensor.signature):
             raise UserError(f"expected tensor dimensions >= -1, received "
                             f"{list(tensor.shape)} for tensor {tensor.name[:60]!r}")
-        elements = 1
-        for d in tensor.shape:
-            elements *= max(d, 1)
-        nbytes = elements * _ITEMSIZE.get(tensor.dtype, 8)
+        nbytes = tensor_bytes(tensor)
         if nbytes > contract.max_tensor_bytes:
             raise UserError(f"expected every tensor under {contract.max_tensor_bytes // 1024**2} "
                             f"MiB, received tensor {tensor.name[:60]!r} declaring "
                             f"{list(tensor.shape)} ({nbytes / 1024**3:.1f} GiB); export a "
                             "smaller model")
+
+
+def declared_bytes(graph) -> int:
+    """Bytes of the runtime (non-constant) tensors as declared: what LiteRT allocates at most."""
+    return sum(tensor_bytes(t) for t in graph.tensors if not t.is_constant)
+
+
+def tensor_bytes(tensor) -> int:
+    """Declared size of one tensor (dynamic dimensions count as 1), exact for any shape."""
+    elements = 1
+    for d in tensor.shape:
+        elements *= max(d, 1)
+    return elements * _ITEMSIZE.get(tensor.dtype, 8)

@@ -15,6 +15,10 @@ Design choices:
   submission the caller does not own is 404, indistinguishable from a missing one.
 - No route reads from the hidden folder; responses carry aggregate figures only, and in the
   test phase not even those until `serve publish`.
+- State faults (read-only folder, full disk, database deleted or corrupt) answer 503/507 with
+  one JSON line (`faults.py`), and `/api/health` says which (503). Security headers and the
+  pages' CSP come from `headers.py`. Hidden test-phase submissions show no timings either
+  (they would leak evaluation time).
 - Upload checks (`uploads.py`) run in a thread so a large model does not stall other requests,
   one at a time (a semaphore): the check is bounded by the file's size, and serialising the
   checks keeps a burst of hostile uploads from crowding the event loop out of the GIL.
@@ -33,7 +37,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.requests import ClientDisconnect
 
-from mobiledenoise.server import leaderboard
+from mobiledenoise.server import faults, leaderboard
+from mobiledenoise.server.headers import SecurityHeaders
 from mobiledenoise.server.phases import Phase, Phases, load_phases
 from mobiledenoise.server.store import LimitReached, Store, Team
 from mobiledenoise.server.uploads import (UploadLimits, UploadRejected, check_model,
@@ -51,14 +56,19 @@ def create_app(state_dir: str | Path, data_dir: str | Path, phases: Phases | str
     app = FastAPI(title="mobiledenoise challenge server", docs_url=None, redoc_url=None,
                   description="Upload .tflite denoisers; see /api-docs.")
     app.state.store, app.state.phases, app.state.data_dir = store, phases, Path(data_dir)
+    app.add_middleware(SecurityHeaders)
+    for fault in faults.STATE_FAULTS:
+        app.add_exception_handler(fault, lambda request, exc: faults.fault_response(exc, store))
     pages = Jinja2Templates(directory=str(TEMPLATES))
     one_check_at_a_time = asyncio.Semaphore(1)
 
     def current_team(request: Request) -> Team:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise HTTPException(401, "expected header 'Authorization: Bearer TOKEN', received none; "
-                                     "use the token printed by `serve add-team`",
+            received = f"a {scheme[:20]!r} one" if scheme else "none"
+            raise HTTPException(401, "expected header 'Authorization: Bearer TOKEN', received "
+                                     f"{received}; use the token printed by `serve add-team`",
                                 headers={"WWW-Authenticate": "Bearer"})
         team = store.team_for_token(token.strip())
         if team is None:
@@ -73,6 +83,8 @@ def create_app(state_dir: str | Path, data_dir: str | Path, phases: Phases | str
         data = {key: sub[key] for key in ("id", "team", "phase", "filename", "size_bytes",
                                           "status", "attempts", "error_log")}
         data.update({key: _iso(sub[key]) for key in ("created_at", "started_at", "finished_at")})
+        if hidden:  # when it ran and for how long would leak the evaluation time
+            data["started_at"] = data["finished_at"] = None
         data.update({key: None if hidden else sub[key] for key in FIGURES})
         data["scores_hidden"] = hidden
         return data
@@ -99,10 +111,12 @@ def create_app(state_dir: str | Path, data_dir: str | Path, phases: Phases | str
         return pages.TemplateResponse(request, "api.html", {"limits": limits})
 
     @app.get("/api/health")
-    def health() -> dict:
-        """Liveness and queue length."""
-        return {"status": "ok", "queued": len(store.submissions(status="queued")),
-                "running": len(store.submissions(status="running"))}
+    def health():
+        """Liveness and queue length; 503 with a reason when the state folder is not usable."""
+        reason = faults.probe(store, min_free_bytes=limits.max_bytes)
+        if reason is not None:
+            return JSONResponse({"status": "fault", "reason": reason}, status_code=503)
+        return {"status": "ok", "queued": store.count("queued"), "running": store.count("running")}
 
     @app.get("/api/phases")
     def list_phases() -> dict:
@@ -147,7 +161,7 @@ def create_app(state_dir: str | Path, data_dir: str | Path, phases: Phases | str
     @app.get("/api/submissions/{submission_id}")
     def one_submission(submission_id: int, team: Team = Depends(current_team)) -> dict:
         """Status, figures (when visible) or the error log of one of the caller's submissions."""
-        sub = store.submission(submission_id)
+        sub = store.submission(submission_id) if 0 < submission_id < 2**63 else None
         if sub is None or sub["team_id"] != team.id:
             raise HTTPException(404, f"expected one of your submission ids, received {submission_id}")
         return view(sub)

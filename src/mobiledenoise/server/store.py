@@ -13,6 +13,13 @@ Design choices:
 - `finish` writes the figures and the final status in ONE statement guarded by
   `status='running' AND worker=?`: a worker that lost its lease cannot write, so nothing is
   scored twice. Every transition is appended to `events`, the audit trail the tests read.
+- The database is created only in a NEW state folder. A folder that already holds `models/`
+  but no database (deleted, or a half-restored backup) is refused at start, as is a corrupt or
+  read-only one: one `StateError` line saying how to restore, never a silently empty server.
+  Connections open the file in `mode=rw`, so a database deleted while the server runs is an
+  error (503), not a new empty file. `backup()` is SQLite's online backup (safe while serving).
+- Team names are ASCII after NFKC normalisation, and unique after case-folding: `ALPHA`,
+  Cyrillic `аlpha` and fullwidth `ａｌｐｈａ` cannot sit beside `alpha`.
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ import os
 import secrets
 import socket
 import sqlite3
+import re
 import time
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -73,27 +82,44 @@ def this_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
+class StateError(UserError):
+    """The state folder cannot be used (missing, corrupt or read-only database)."""
+
+
+RESTORE_HINT = ("restore server.sqlite3 from a backup (README: 'Backing up the challenge "
+                "server') or start with a new --state folder")
+
+
 class Store:
     def __init__(self, state_dir: str | Path):
         self.state_dir = Path(state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
         self.models_dir = self.state_dir / "models"
-        self.models_dir.mkdir(exist_ok=True)
         self.path = self.state_dir / DB_NAME
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        if self.models_dir.is_dir() and not self.path.exists():
+            raise StateError(f"expected the database {self.path} beside {self.models_dir}, "
+                             f"received a state folder without it; {RESTORE_HINT}")
         try:
-            db.execute("PRAGMA journal_mode=WAL")  # persistent: set once, outside a transaction
-            db.executescript(_SCHEMA)
-        finally:
-            db.close()
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self.models_dir.mkdir(exist_ok=True)
+            (self.state_dir / "tmp").mkdir(exist_ok=True)  # uploads and evaluation jobs
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")  # persistent: set once, outside a transaction
+                db.executescript(_SCHEMA)
+            finally:
+                db.close()
+        except (sqlite3.Error, OSError) as exc:
+            raise StateError(f"expected a usable server database at {self.path}, received "
+                             f"{describe_fault(exc)}; {RESTORE_HINT}") from None
 
     @contextmanager
     def _connect(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=rw", timeout=30,
+                             isolation_level=None, uri=True)
         db.row_factory = sqlite3.Row
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute("PRAGMA foreign_keys=ON")
         try:
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
             db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
             yield db
             db.execute("COMMIT")
@@ -104,16 +130,36 @@ class Store:
         finally:
             db.close()
 
+    def backup(self, target: str | Path) -> Path:
+        """SQLite's online backup of the database to `target` (consistent while serving)."""
+        target = Path(target)
+        source = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            copy = sqlite3.connect(target)
+            try:
+                source.backup(copy)
+            finally:
+                copy.close()
+        finally:
+            source.close()
+        return target
+
+    def count(self, status: str) -> int:
+        with self._connect() as db:
+            return db.execute("SELECT COUNT(*) FROM submissions WHERE status = ?", (status,)).fetchone()[0]
+
     # ---- teams -------------------------------------------------------------------------
     def add_team(self, name: str) -> str:
         """Create team `name`; return its token (shown once, stored only as a hash)."""
-        name = name.strip()
-        if not name or len(name) > 40 or not all(c.isalnum() or c in " _.-" for c in name):
-            raise UserError(f"expected a team name of 1-40 letters, digits, space, '_', '.', '-', "
-                            f"received {name!r}")
+        name = normalise_team_name(name)
         token = secrets.token_urlsafe(32)
         try:
             with self._connect(immediate=True) as db:
+                for (existing,) in db.execute("SELECT name FROM teams"):
+                    if team_key(existing) == team_key(name):
+                        raise UserError(f"expected a new team name, received {name!r} which "
+                                        f"exists as {existing!r} (names are compared "
+                                        "ignoring case); choose another name")
                 db.execute("INSERT INTO teams (name, token_hash, created_at) VALUES (?, ?, ?)",
                            (name, hash_token(token), time.time()))
         except sqlite3.IntegrityError:
@@ -266,6 +312,32 @@ class Store:
 
     def model_path(self, sha256: str) -> Path:
         return self.models_dir / f"{sha256}.tflite"
+
+
+_TEAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,39}")
+
+
+def normalise_team_name(name: str) -> str:
+    """NFKC-normalised, stripped, ASCII letters/digits/' _.-' only, or UserError."""
+    normal = unicodedata.normalize("NFKC", name).strip()
+    if not _TEAM_NAME.fullmatch(normal):
+        raise UserError(f"expected a team name of 1-40 ASCII letters, digits, space, '_', '.', "
+                        f"'-' (starting with a letter or digit), received {name!r}; "
+                        "choose a plain ASCII name")
+    return normal
+
+
+def team_key(name: str) -> str:
+    """What two names must not share: the case-folded NFKC form."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+def describe_fault(exc: BaseException) -> str:
+    """One line for a state fault: what broke, without a traceback."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    return f"{type(exc).__name__}: {text}"
 
 
 class LimitReached(UserError):

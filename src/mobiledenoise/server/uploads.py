@@ -27,7 +27,7 @@ from pathlib import Path
 from mobiledenoise.errors import UserError
 
 MULTIPART_OVERHEAD = 64 * 1024  # boundary lines and part headers around the file
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.+=-]{0,119}\.tflite$")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.+=-]{0,119}\.tflite")  # fullmatch: no "\n"
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def display_name(name: str | None) -> str:
     if not name:
         raise UploadRejected(400, "expected a file name ending in .tflite, received none; "
                                   "send the model as multipart field 'file' with its file name")
-    if not _SAFE_NAME.match(name):
+    if not _SAFE_NAME.fullmatch(name):
         raise UploadRejected(400, f"expected a plain file name ending in .tflite (letters, digits, "
                                   f"' _.+=-', no folders), received {name[:80]!r}; rename the file")
     return name

@@ -15,7 +15,14 @@ Design choices:
 - A SIGTERM/SIGINT stops the worker between submissions; one in progress is handed back to
   the queue at once (not counted as an attempt).
 - Error logs are what the participant sees: the hidden folder's path and the hidden image
-  names are replaced by placeholders before they are stored.
+  names, the state folder, the job folder and the server's install paths are replaced by
+  placeholders before they are stored. A model that dies at the memory limit is told so, with
+  the limit (LiteRT's own words there are "fails to load").
+- Each child works in `STATE/tmp/jobs/mdn-job-<worker pid>-*`; at start a worker removes the
+  folders of workers that are gone (a SIGKILL leaves its folder behind).
+- A state fault (SQLite or file-system error: read-only folder, full disk, corrupt database)
+  is retried with exponential back-off; after `MAX_STATE_FAULTS` in a row the worker stops
+  with one line and exit code `EXIT_STATE_FAULT`, which `serve` does not restart.
 """
 
 from __future__ import annotations
@@ -24,8 +31,11 @@ import argparse
 import ctypes
 import json
 import os
+import re
 import resource
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -34,12 +44,20 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from mobiledenoise.errors import UserError
 from mobiledenoise.server.evaluate_job import EXIT_MODEL_ERROR
 from mobiledenoise.server.phases import Limits, Phases, load_phases
-from mobiledenoise.server.store import Store, this_worker_id
+from mobiledenoise.server.store import Store, describe_fault, this_worker_id
 
 LOG_TAIL_CHARS = 3000
+MAX_STATE_FAULTS = 6  # in a row; back-off 0.5, 1, 2, 4, 8 s in between
+EXIT_STATE_FAULT = 4
+JOB_PREFIX = "mdn-job-"
 _PR_SET_PDEATHSIG = 1
+
+
+class StateFault(Exception):
+    """The state folder kept failing; the worker stops (one line, EXIT_STATE_FAULT)."""
 
 
 @dataclass(frozen=True)
@@ -80,9 +98,12 @@ def _child_env() -> dict:
 
 
 def run_child(job: dict, limits: Limits, *, heartbeat=None, heartbeat_every: float = 10.0,
-              stop: threading.Event | None = None) -> Outcome:
+              stop: threading.Event | None = None, tmp_root: Path | None = None) -> Outcome:
     """Run one evaluate_job child under the limits; classify how it ended."""
-    with tempfile.TemporaryDirectory(prefix="mdn-job-") as tmp:
+    if tmp_root is not None:
+        tmp_root.mkdir(parents=True, exist_ok=True)
+    job = {**job, "memory_mb": limits.memory_mb}
+    with tempfile.TemporaryDirectory(prefix=f"{JOB_PREFIX}{os.getpid()}-", dir=tmp_root) as tmp:
         job_file, result_file, log_file = (Path(tmp) / n for n in ("job.json", "result.json", "log.txt"))
         job_file.write_text(json.dumps(job))
         with open(log_file, "wb") as log:
@@ -149,9 +170,16 @@ def _with_tail(message: str, tail: str) -> str:
     return f"{message}\n--- evaluation log (last lines) ---\n{tail}" if tail else message
 
 
-def redact(text: str, hidden_root: Path) -> str:
-    """Replace the hidden folder's path and its image names with placeholders."""
-    text = text.replace(str(hidden_root.resolve()), "<hidden>").replace(str(hidden_root), "<hidden>")
+def redact(text: str, hidden_root: Path, state_dir: Path | None = None) -> str:
+    """Replace server paths (hidden data, state, job folders, the install) and the hidden image
+    names with placeholders: a participant's log shows none of the server's internals."""
+    places = [(hidden_root, "<hidden>")] + ([(state_dir, "<state>")] if state_dir else [])
+    places += [(Path(__file__).resolve().parents[2], "<server>"), (Path(sys.prefix), "<python>"),
+               (Path(sys.base_prefix), "<python>")]
+    for folder, placeholder in places:
+        for form in sorted({str(folder.resolve()), str(folder)}, key=len, reverse=True):
+            text = text.replace(form, placeholder)
+    text = re.sub(r"/\S*?" + JOB_PREFIX + r"[\w-]+", "<job>", text)
     names = {p.stem for p in hidden_root.rglob("*") if p.is_file()}
     for name in sorted(names, key=len, reverse=True):
         if len(name) >= 3:
@@ -161,21 +189,52 @@ def redact(text: str, hidden_root: Path) -> str:
 
 class Worker:
     def __init__(self, store: Store, hidden_root: str | Path, phases: Phases, *,
-                 lease_seconds: float = 30.0, poll_seconds: float = 0.5):
+                 lease_seconds: float = 30.0, poll_seconds: float = 0.5, backoff_seconds: float = 0.5):
         self.store, self.hidden_root, self.phases = store, Path(hidden_root), phases
         self.lease_seconds, self.poll_seconds = lease_seconds, poll_seconds
+        self.backoff_seconds = backoff_seconds  # first wait after a state fault; doubles
         self.worker_id = this_worker_id()
         self.stop = threading.Event()
 
+    @property
+    def jobs_dir(self) -> Path:
+        return self.store.state_dir / "tmp" / "jobs"
+
+    def clean_stale_jobs(self) -> list[str]:
+        """Remove job folders left by workers that are gone (a SIGKILL skips the cleanup)."""
+        removed = []
+        for folder in self.jobs_dir.glob(f"{JOB_PREFIX}*") if self.jobs_dir.is_dir() else ():
+            pid = folder.name[len(JOB_PREFIX):].split("-", 1)[0]
+            if pid.isdigit() and (int(pid) == os.getpid() or not _alive(int(pid))):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder.name)
+        return removed
+
     def run(self, max_idle_polls: int | None = None) -> None:
-        """Process submissions until `stop` is set (or the queue stayed empty long enough)."""
-        idle = 0
+        """Process submissions until `stop` is set (or the queue stayed empty long enough).
+
+        Raises StateFault after MAX_STATE_FAULTS state errors in a row (backing off between)."""
+        idle = faults = 0
         last_recover = 0.0
+        self.clean_stale_jobs()
         while not self.stop.is_set():
-            if time.monotonic() - last_recover > self.lease_seconds / 2:
-                self.store.recover()
-                last_recover = time.monotonic()
-            if self.process_one():
+            try:
+                if time.monotonic() - last_recover > self.lease_seconds / 2:
+                    self.store.recover()
+                    last_recover = time.monotonic()
+                worked = self.process_one()
+                faults = 0
+            except (sqlite3.Error, OSError) as exc:
+                faults += 1
+                if faults >= MAX_STATE_FAULTS:
+                    raise StateFault(f"the state folder {self.store.state_dir} failed {faults} "
+                                     f"times in a row ({describe_fault(exc)})") from None
+                delay = self.backoff_seconds * 2 ** (faults - 1)
+                print(f"worker: state fault {faults}/{MAX_STATE_FAULTS} ({describe_fault(exc)}); "
+                      f"retrying in {delay:g} s", file=sys.stderr, flush=True)
+                self.stop.wait(delay)
+                continue
+            if worked:
                 idle = 0
                 continue
             idle += 1
@@ -196,7 +255,7 @@ class Worker:
         error = None
         if outcome.error is not None:
             limits = self.phases.limits
-            error = redact(outcome.error, self.hidden_root) + (
+            error = redact(outcome.error, self.hidden_root, self.store.state_dir) + (
                 f"\n(sandbox limits: CPU {limits.cpu_seconds} s, wall {limits.wall_seconds:g} s, "
                 f"memory {limits.memory_mb} MiB)")
         self.store.finish(submission["id"], self.worker_id, result=outcome.result, error_log=error)
@@ -214,7 +273,7 @@ class Worker:
                "threads": limits.threads, "runs": limits.runs}
         beat = lambda: self.store.renew(submission["id"], self.worker_id, self.lease_seconds)  # noqa: E731
         return run_child(job, limits, heartbeat=beat, heartbeat_every=self.lease_seconds / 3,
-                         stop=self.stop)
+                         stop=self.stop, tmp_root=self.jobs_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,12 +283,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phases", type=Path, default=None, help="phases YAML (default phases if omitted)")
     parser.add_argument("--lease", type=float, default=30.0, help="lease seconds")
     args = parser.parse_args(argv)
-    worker = Worker(Store(args.state), args.data, load_phases(args.phases), lease_seconds=args.lease)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: worker.stop.set())
-    print(f"worker {worker.worker_id} polling {args.state}", flush=True)
-    worker.run()
+    try:
+        worker = Worker(Store(args.state), args.data, load_phases(args.phases), lease_seconds=args.lease)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: worker.stop.set())
+        print(f"worker {worker.worker_id} polling {args.state}", flush=True)
+        worker.run()
+    except (UserError, StateFault) as exc:
+        message = exc.message if isinstance(exc, UserError) else str(exc)
+        print(f"Error: worker stopped: {message}; fix the state folder and restart the worker",
+              file=sys.stderr, flush=True)
+        return EXIT_STATE_FAULT
     return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 if __name__ == "__main__":
