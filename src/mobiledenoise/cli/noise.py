@@ -1,0 +1,77 @@
+"""`mobiledenoise noise IMAGE [--json]`: how noisy a photo is (`data.noise_level`).
+
+Prints the per-channel noise std in 8-bit units, their mean (sigma) and the noise level
+function (std per intensity bin). `--json` prints `{"std": [r, g, b], "sigma": s,
+"correlation": [...], "nlf": {"edges": [...], "std": [[...] x 3], "counts": [...]}}`, with
+null where a bin has too few flat samples. Reads only; writes nothing. A non-image, an
+unreadable file or an image under 32×32 is refused with one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import typer
+
+
+def _load(path: Path):
+    from mobiledenoise.data.imageio import read_image
+    from mobiledenoise.errors import UserError
+
+    if path.is_dir():
+        raise UserError(f"expected an image file, received {path} which is a folder; "
+                        "pass one image (PNG, JPEG, TIFF)")
+    if path.exists() and not os.access(path, os.R_OK):
+        raise UserError(f"expected a readable image file, received {path} which cannot be read "
+                        "(permission denied); fix its permissions or copy it")
+    try:
+        return read_image(path)
+    except UserError as exc:
+        if exc.message.startswith("expected"):
+            raise
+        reason = exc.message.split(": ", 1)[-1].split(";")[0]  # "could not decode X: why; ..."
+        raise UserError(f"expected a decodable image file, received {path.name} which does not "
+                        f"decode ({reason}); check or re-save the file") from None
+    except OSError as exc:  # e.g. an I/O error in the middle of the file
+        raise UserError(f"expected a readable image file, received {path} ({exc.strerror or exc}); "
+                        "check the file") from None
+
+
+def render(name: str, estimate) -> str:
+    """Human-readable report: std per channel, then the NLF as a small table."""
+    r, g, b = estimate.std
+    lines = [f"{name}: noise std R {r:.2f}  G {g:.2f}  B {b:.2f}  "
+             f"(sigma {estimate.sigma:.2f}, 8-bit units)",
+             "lag-1 noise correlation R {:.2f}  G {:.2f}  B {:.2f}".format(*estimate.correlation)]
+    if estimate.sigma < 1.0:
+        lines.append("nearly clean: noise below 1 level of 255")
+    edges, stds = estimate.nlf.edges, estimate.nlf.std
+    rows = [k for k in range(len(edges) - 1) if any(not math.isnan(ch[k]) for ch in stds)]
+    if rows:
+        lines += ["noise level function (std by intensity; - = too few flat areas):",
+                  "  intensity      R      G      B"]
+        for k in rows:
+            cells = ["     -" if math.isnan(ch[k]) else f"{ch[k]:6.2f}" for ch in stds]
+            lines.append(f"  {edges[k]:5.0f}-{edges[k + 1] - 1:<4.0f}" + " ".join(cells))
+    else:
+        lines.append("noise level function: too few flat areas for one")
+    return "\n".join(lines)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("noise")
+    def noise_command(
+        image: Path = typer.Argument(..., help="An sRGB photo (PNG, JPEG, TIFF; 8 or 16 bit)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the estimate as JSON."),
+    ) -> None:
+        """Estimate a photo's noise: per-channel std (8-bit units) and noise level function."""
+        from mobiledenoise.data.noise_level import estimate_noise
+
+        estimate = estimate_noise(_load(image))
+        if as_json:
+            typer.echo(json.dumps(estimate.to_dict()))
+        else:
+            typer.echo(render(image.name, estimate))
