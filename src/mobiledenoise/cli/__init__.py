@@ -37,6 +37,7 @@ _COMMAND_MODULES = [
     "check",
     "bench",
     "denoise",
+    "noise",
     "zoo",
     "data",
     "serve",
