@@ -74,6 +74,15 @@ def test_correlated_noise_beats_a_high_pass_estimator():
     assert theirs < 0.6 * truth
 
 
+def test_dark_heavy_noise_that_clips_is_still_measured():
+    """Phone noise (std 20) on a dark scene clips at 0 in most tiles; the estimate must not
+    give up (it once read 0 on such a channel)."""
+    clean = _smooth_scene() * 0.25 + 5
+    noisy = np.clip(np.rint(clean + np.random.default_rng(9).normal(0, 20, clean.shape)), 0, 255)
+    noisy = noisy.astype(np.uint8)
+    np.testing.assert_allclose(estimate_noise(noisy).std, _truth(noisy, clean), rtol=0.15)
+
+
 def test_clean_input_reads_nearly_clean():
     clean = np.rint(_smooth_scene()).astype(np.uint8)
     assert estimate_noise(clean).sigma < 0.6

@@ -7,8 +7,10 @@ SIDD phones, 0.7 on the PolyU DSLR JPEGs), so high-pass / wavelet MAD estimators
 
 Method (per channel, 8-bit units):
 1. The image is cut into 16×32 tiles, each split into two 16×16 halves (at most `MAX_PAIRS`
-   tiles, drawn at random with a fixed seed, so a 12 MP photo costs ~0.1-0.2 s). Halves holding a
-   clipped pixel (0 or 255) are dropped: clipping removes noise.
+   tiles, drawn at random with a fixed seed, so a 12 MP photo costs ~0.1-0.2 s). Tiles with a
+   half more than 25 % clipped (0 or 255: a blown highlight, a crushed shadow) are dropped;
+   partly clipped ones stay, since heavy noise in dark areas clips often and the truth
+   std(noisy - clean) is measured on the clipped image too.
 2. Each half gets a local plane fit (mean + x and y slopes); its residual variance (divided by
    256 - 3) is its "score", its mean its intensity.
 3. Selection without selection bias: a half is SELECTED by its score, but MEASURED by its
@@ -52,6 +54,7 @@ SELECT_QUANTILE = 0.25  # a bin's halves with a score in its lowest quarter are 
 MIN_TILES = 16  # halves a bin needs for an NLF value (else NaN)
 TRIM = 4.0  # partners above TRIM × median variance are dropped (edges)
 ENVELOPE = 1.3  # max std ratio between neighbouring bins
+MAX_CLIPPED = 0.25  # halves with more clipped (0 or 255) pixels are not used
 MAX_CORRELATION = 0.8  # cap on the modelled lag-1 correlation (texture also reads as correlation)
 
 
@@ -173,7 +176,7 @@ def _channel(halves: np.ndarray, shares: np.ndarray):
     """halves: (N, 2, T, T) of one channel -> (std, nlf std per bin, halves per bin, corr)."""
     n_bins = len(BIN_EDGES) - 1
     t = halves.shape[-1]
-    clipped = ((halves <= 0) | (halves >= 255)).any(axis=(-1, -2))  # N, 2
+    clipped = ((halves <= 0) | (halves >= 255)).mean(axis=(-1, -2)) > MAX_CLIPPED  # N, 2
     resid = _plane_residuals(halves)
     score = (resid**2).sum(axis=(-1, -2)) / (t * t - 3)
     lag1 = ((resid[..., :, 1:] * resid[..., :, :-1]).mean(axis=(-1, -2))
