@@ -51,3 +51,24 @@ def test_twenty_concurrent_uploads_lose_nothing(tmp_path):
     print(f"\n{UPLOADS} concurrent uploads of {len(content)} B: {elapsed:.2f} s total, "
           f"median {statistics.median(latencies) * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms")
     assert elapsed < 60
+
+
+def test_load_benchmark_script_runs_with_bombs_and_writes_its_figures(tmp_path):
+    """`benchmarks/server_load.py` at a tiny scale: every bomb 422, nothing lost, files written."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "server_load.py"
+    spec = importlib.util.spec_from_file_location("server_load", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    code = module.main(["--teams", "2", "--uploads-per-team", "1", "--reads", "12", "--bombs", "5",
+                        "--concurrency", "4", "--model", str(tflite_models()["good"]),
+                        "--out", str(tmp_path)])
+    result = json.loads(next(tmp_path.glob("server_load-*.json")).read_text())
+    assert code == 0 and result["errors"] == 0 and result["lost_submissions"] == 0, result
+    assert result["uploads_accepted"] == 2
+    assert result["routes"]["POST /api/submissions (bomb)"]["n"] == 5
+    assert {"p50", "p95", "p99"} <= set(result["routes"]["/api/health"])
+    assert "| route | n | p50 ms |" in next(tmp_path.glob("server_load-*.md")).read_text()
