@@ -92,13 +92,14 @@ def denoise(
     outputs = plan_outputs(files, out_dir, FORMATS[fmt.lower()], overwrite)
     denoiser = resolve_denoiser(model, threads=threads)
     written = _run(denoiser, files, outputs, tile, overlap, overwrite, warnings)
+    if written == 0:  # nothing was written: the reasons are the one error line
+        more = f"; and {len(warnings) - 3} more" if len(warnings) > 3 else ""
+        raise UserError("expected at least one readable image among the inputs, received none ("
+                        + "; ".join(warnings[:3]) + more + ")")
     for line in warnings:
         typer.secho(f"Warning: {line}", fg="yellow", err=True)
     typer.echo(f"Denoised {written} of {written + len(warnings)} file(s) into {out_dir}"
                + (f"; {len(warnings)} skipped" if warnings else ""))
-    if written == 0:
-        raise UserError(f"expected at least one readable image among the inputs, received none "
-                        f"({len(warnings)} skipped); see the warnings above")
 
 
 def _run(denoiser, files: list[Path], outputs: list[Path], tile: int, overlap: int,
