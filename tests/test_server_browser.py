@@ -56,6 +56,9 @@ def test_upload_through_the_page_then_see_it_on_the_leaderboard(tmp_path):
             args=CHROMIUM_ARGS)
         try:
             page = context.new_page()
+            blocked = []  # the pages' CSP must let their own (nonce-bearing) script and style run
+            page.on("console", lambda msg: blocked.append(msg.text)
+                    if "Content Security Policy" in msg.text else None)
             page.goto(url + "/")
             page.fill("#token", token)
             page.set_input_files("#file", str(model))
@@ -78,5 +81,10 @@ def test_upload_through_the_page_then_see_it_on_the_leaderboard(tmp_path):
                                            "buffer": b"not a model at all"})
             page.click("#submit")
             expect(page.locator("#message")).to_contain_text("Error: expected a TFLite model")
+            assert blocked == [], blocked
+            injected = page.evaluate("""() => { const s = document.createElement('script');
+                s.textContent = 'window.injected = 1'; document.body.appendChild(s);
+                return window.injected === 1; }""")
+            assert injected is False  # an inline script without the nonce does not run
         finally:
             context.close()
