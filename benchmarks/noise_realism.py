@@ -155,7 +155,7 @@ def plots(results: dict, out_stem: Path) -> list[Path]:
     styles = ["--" if "no JPEG" not in k else ":" for k in synth]
 
     def short(label: str) -> str:
-        return label.removeprefix("synthetic, ").replace(" (", " ").split(" (")[0]
+        return label.removeprefix("synthetic, ")
     colours = ("tab:red", "tab:orange", "tab:purple")
     paths = []
 
@@ -272,6 +272,25 @@ def main() -> int:
         bracket[metric]["synthetic_range"] = [float(lo), float(hi)]
         lines.append(f"| {metric} | {lo:.2f}-{hi:.2f} | " + " | ".join(cells) + " |")
 
+    lines += ["", "At the same noise level: each real set beside the synthetic level whose median "
+              "noise std is nearest (log scale), with and without JPEG.", "",
+              "| real set | synthetic level | noise std | lag 1 | lag 2 | lag 3 | chroma/luma | "
+              "noise blockiness |", "|---|---|---|---|---|---|---|---|"]
+    matched = {}
+    for label, result in results.items():
+        if label.startswith("synthetic"):
+            continue
+        s = result["summary"]
+        cells = lambda t: (f"{t['sigma']:.2f} | {t['corr1']:.2f} | {t['corr2']:.2f} | "  # noqa: E731
+                           f"{t['corr3']:.2f} | {t['chroma_ratio']:.2f} | "
+                           f"{t['noise_blockiness']:.2f} |")
+        lines.append(f"| **{label}** | (real) | " + cells(s))
+        for variant in ("synthetic, JPEG", "synthetic, no JPEG"):
+            candidates = {k: v["summary"] for k, v in results.items() if k.startswith(variant)}
+            nearest = min(candidates, key=lambda k: abs(np.log(candidates[k]["sigma"] / s["sigma"])))
+            matched.setdefault(label, []).append(nearest)
+            lines.append(f"| | {nearest.removeprefix('synthetic, ')} | " + cells(candidates[nearest]))
+
     host = socket.gethostname().split(".")[0]
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"noise_realism-{host}"
@@ -280,7 +299,7 @@ def main() -> int:
     print("\n".join(lines))
     stem.with_suffix(".json").write_text(json.dumps(
         {"levels": LEVELS, "jpeg_quality": list(args.jpeg), "clean_photos": [f.name for f in files],
-         "bracket": bracket, "sets": results}, indent=1))
+         "bracket": bracket, "nearest_level": matched, "sets": results}, indent=1))
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     return 0
 

@@ -63,7 +63,7 @@ def test_correlated_noise_beats_a_high_pass_estimator():
     from skimage.restoration import estimate_sigma
 
     rng = np.random.default_rng(2)
-    clean = _smooth_scene()
+    clean = _smooth_scene(256, 320)
     noise = cv2.blur(rng.normal(0, 1, clean.shape).astype(np.float32), (3, 3))
     noise *= 6.0 / noise.std()
     noisy = np.clip(np.rint(clean + noise), 0, 255).astype(np.uint8)
@@ -125,11 +125,10 @@ def test_small_image_is_pooled_and_tiny_refused():
 def test_large_photo_is_fast():
     import time
 
-    rng = np.random.default_rng(7)
-    photo = rng.integers(0, 256, (3000, 4000, 3), dtype=np.uint8)
-    start = time.perf_counter()
+    photo = np.broadcast_to(np.arange(4000, dtype=np.uint8)[None, :, None], (3000, 4000, 3))
+    start = time.process_time()  # CPU time: other jobs on the machine do not count
     estimate_noise(photo)
-    assert time.perf_counter() - start < 2.0  # ~0.3 s idle; a busy 2-core VM takes longer
+    assert time.process_time() - start < 1.0  # ~0.3-0.5 s here
 
 
 def test_correlation_table_is_current():
