@@ -18,8 +18,7 @@ Design choices:
   read-only one: one `StateError` line saying how to restore, never a silently empty server.
   Connections open the file in `mode=rw`, so a database deleted while the server runs is an
   error (503), not a new empty file. `backup()` is SQLite's online backup (safe while serving).
-- Team names are ASCII after NFKC normalisation, and unique after case-folding: `ALPHA`,
-  Cyrillic `аlpha` and fullwidth `ａｌｐｈａ` cannot sit beside `alpha`.
+- Team names are checked by `names` (ASCII after NFKC, unique ignoring case).
 """
 
 from __future__ import annotations
@@ -31,15 +30,14 @@ import os
 import secrets
 import socket
 import sqlite3
-import re
 import time
-import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from mobiledenoise.errors import UserError
+from mobiledenoise.server.names import normalise_team_name, team_key
 
 DB_NAME = "server.sqlite3"
 MAX_ATTEMPTS = 3  # a submission interrupted this often is failed, not retried forever
@@ -312,24 +310,6 @@ class Store:
 
     def model_path(self, sha256: str) -> Path:
         return self.models_dir / f"{sha256}.tflite"
-
-
-_TEAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,39}")
-
-
-def normalise_team_name(name: str) -> str:
-    """NFKC-normalised, stripped, ASCII letters/digits/' _.-' only, or UserError."""
-    normal = unicodedata.normalize("NFKC", name).strip()
-    if not _TEAM_NAME.fullmatch(normal):
-        raise UserError(f"expected a team name of 1-40 ASCII letters, digits, space, '_', '.', "
-                        f"'-' (starting with a letter or digit), received {name!r}; "
-                        "choose a plain ASCII name")
-    return normal
-
-
-def team_key(name: str) -> str:
-    """What two names must not share: the case-folded NFKC form."""
-    return unicodedata.normalize("NFKC", name).casefold()
 
 
 def describe_fault(exc: BaseException) -> str:
