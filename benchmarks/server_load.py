@@ -59,11 +59,12 @@ def bomb_files() -> list[tuple[str, bytes]]:
     import tflite_bombs as bombs
 
     rgb = bombs.RGB
-    return [("buffer alias 50k x 1 MiB", bombs.buffer_alias_bomb(50_000, 1 << 20)),
-            ("shape of 250k dims x 100k tensors", bombs.shape_alias_bomb(100_000, 250_000)),
-            ("subgraph alias 300 x 30k ops", bombs.subgraph_alias_bomb(300, 30_000)),
+    return [("buffer alias 15k x 1 MiB", bombs.buffer_alias_bomb(15_000, 1 << 20)),
+            ("shape of 250k dims x 10k tensors", bombs.shape_alias_bomb(10_000, 250_000)),
+            ("subgraph alias 50 x 5k ops", bombs.subgraph_alias_bomb(50, 5_000)),
+            ("12k distinct operators", bombs.many_operators(12_000)),
             ("112 GiB tensor", bombs.relu_chain([(rgb, 0), ([1, 200_000, 50_000, 3], 0), (rgb, 0)])),
-            ("buffer alias 100k x 16 MiB", bombs.buffer_alias_bomb(100_000, 16 << 20))]
+            ("buffer alias 15k x 16 MiB", bombs.buffer_alias_bomb(15_000, 16 << 20))]
 
 
 def percentiles(values: list[float]) -> dict:

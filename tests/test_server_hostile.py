@@ -16,14 +16,17 @@ from conftest import make_pair_folder
 from mobiledenoise.server.store import Store
 
 BOMBS = [  # (name, content builder, phrase of the 422 reason)
-    ("100k buffers -> one 16 MiB block", lambda: bombs.buffer_alias_bomb(100_000, 16 << 20),
+    ("15k buffers -> one 16 MiB block", lambda: bombs.buffer_alias_bomb(15_000, 16 << 20),
      "stores each vector once"),
-    ("50k buffers -> one 1 MiB block", lambda: bombs.buffer_alias_bomb(50_000, 1 << 20),
+    ("15k buffers -> one 1 MiB block", lambda: bombs.buffer_alias_bomb(15_000, 1 << 20),
      "stores each vector once"),
-    ("100k tensors sharing a 250k-entry shape", lambda: bombs.shape_alias_bomb(100_000, 250_000),
+    ("10k tensors sharing a 250k-entry shape", lambda: bombs.shape_alias_bomb(10_000, 250_000),
      "16 dimensions"),
-    ("300 subgraphs -> one of 30k operators", lambda: bombs.subgraph_alias_bomb(300, 30_000),
+    ("2M tensors sharing one shape", lambda: bombs.shape_alias_bomb(2_000_000, 4),
+     "at most 20,000 tensors"),
+    ("50 subgraphs -> one of 5k operators", lambda: bombs.subgraph_alias_bomb(50, 5_000),
      "stores each vector once"),
+    ("12k distinct operators", lambda: bombs.many_operators(12_000), "at most 10,000 operators"),
     ("a 112 GiB tensor", lambda: bombs.relu_chain([(RGB, 0), ([1, 200_000, 50_000, 3], 0), (RGB, 0)]),
      "111.8 GiB"),
 ]

@@ -9,6 +9,8 @@ own builder functions (pure Python, no TensorFlow), in well under a second each.
 - `shape_alias_bomb`: `entries` tensors (one Tensor table, repeated) with one shape of
   `rank` dimensions;
 - `subgraph_alias_bomb`: `entries` subgraphs, all the one subgraph of `ops` operators;
+- `many_operators`: `n` distinct RELU operators (no aliasing): the parse and audit time that a
+  file can demand by sheer count;
 - `relu_chain`: a valid-looking model of RELUs over given tensors (contract breaches).
 """
 
@@ -96,10 +98,7 @@ def shape_alias_bomb(entries: int = 200_000, rank: int = 250_000) -> bytes:
 
 def subgraph_alias_bomb(entries: int = 100_000, ops: int = 100_000) -> bytes:
     builder = flatbuffers.Builder(4 * (ops + entries) + 4096)
-    tflite.OperatorCodeStart(builder)
-    tflite.OperatorCodeAddBuiltinCode(builder, tflite.BuiltinOperator.RELU)
-    tflite.OperatorCodeAddDeprecatedBuiltinCode(builder, tflite.BuiltinOperator.RELU)
-    code = tflite.OperatorCodeEnd(builder)
+    code = _relu_code(builder)
     op_inputs, op_outputs = _ints(builder, [0]), _ints(builder, [0])
     tflite.OperatorStart(builder)
     tflite.OperatorAddInputs(builder, op_inputs)
@@ -112,16 +111,37 @@ def subgraph_alias_bomb(entries: int = 100_000, ops: int = 100_000) -> bytes:
                   _offsets(builder, code, 1))
 
 
+def many_operators(n: int = 12_000) -> bytes:
+    builder = flatbuffers.Builder(64 * n + 4096)
+    code = _relu_code(builder)
+    operators = []
+    for _ in range(n):
+        op_inputs, op_outputs = _ints(builder, [0]), _ints(builder, [1])
+        tflite.OperatorStart(builder)
+        tflite.OperatorAddInputs(builder, op_inputs)
+        tflite.OperatorAddOutputs(builder, op_outputs)
+        operators.append(tflite.OperatorEnd(builder))
+    tensors = [_tensor(builder, RGB, b"x"), _tensor(builder, RGB, b"y")]
+    subgraph = _subgraph(builder, _vector(builder, tensors), _vector(builder, operators),
+                         io=([0], [1]))
+    return _model(builder, _offsets(builder, subgraph, 1), _offsets(builder, _empty_buffer(builder), 1),
+                  _offsets(builder, code, 1))
+
+
+def _relu_code(builder) -> int:
+    tflite.OperatorCodeStart(builder)
+    tflite.OperatorCodeAddBuiltinCode(builder, tflite.BuiltinOperator.RELU)
+    tflite.OperatorCodeAddDeprecatedBuiltinCode(builder, tflite.BuiltinOperator.RELU)
+    return tflite.OperatorCodeEnd(builder)
+
+
 def relu_chain(tensors, inputs=(0,), outputs=None) -> bytes:
     """A valid-looking model: RELU from tensor i to tensor i+1 along `tensors`, a list of
     (shape, TensorType) pairs; graph inputs/outputs are tensor indices (default: first, last).
     Tiny files that break the contract: a 112 GiB inner tensor, two inputs, an int16 input."""
     outputs = (len(tensors) - 1,) if outputs is None else outputs
     builder = flatbuffers.Builder(4096)
-    tflite.OperatorCodeStart(builder)
-    tflite.OperatorCodeAddBuiltinCode(builder, tflite.BuiltinOperator.RELU)
-    tflite.OperatorCodeAddDeprecatedBuiltinCode(builder, tflite.BuiltinOperator.RELU)
-    code = tflite.OperatorCodeEnd(builder)
+    code = _relu_code(builder)
     operators = []
     for i in range(len(tensors) - 1):
         op_inputs, op_outputs = _ints(builder, [i]), _ints(builder, [i + 1])
