@@ -42,7 +42,7 @@ from mobiledenoise.server.headers import SecurityHeaders
 from mobiledenoise.server.phases import Phase, Phases, load_phases
 from mobiledenoise.server.store import LimitReached, Store, Team
 from mobiledenoise.server.uploads import (UploadLimits, UploadRejected, check_model,
-                                          receive_upload, store_model)
+                                          load_checkers, receive_upload, store_model)
 
 TEMPLATES = Path(__file__).with_name("templates")
 FIGURES = ("psnr", "ssim", "runtime_ms", "score", "n_images")
@@ -53,6 +53,7 @@ def create_app(state_dir: str | Path, data_dir: str | Path, phases: Phases | str
     """The server app; `data_dir` is only recorded (the worker reads it, no route does)."""
     phases = phases if isinstance(phases, Phases) else load_phases(phases)
     store = Store(state_dir)
+    load_checkers()
     app = FastAPI(title="mobiledenoise challenge server", docs_url=None, redoc_url=None,
                   description="Upload .tflite denoisers; see /api-docs.")
     app.state.store, app.state.phases, app.state.data_dir = store, phases, Path(data_dir)

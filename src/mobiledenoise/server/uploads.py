@@ -69,6 +69,7 @@ def display_name(name: str | None) -> str:
 async def receive_upload(headers, body: AsyncIterator[bytes], tmp_dir: Path,
                          limits: UploadLimits) -> ReceivedFile:
     """Parse a multipart body with one field `file`, refusing it once it passes the cap."""
+    from starlette.concurrency import run_in_threadpool
     from starlette.datastructures import UploadFile
     from starlette.formparsers import MultiPartException, MultiPartParser
 
@@ -90,7 +91,8 @@ async def receive_upload(headers, body: AsyncIterator[bytes], tmp_dir: Path,
             raise UploadRejected(422, "expected the model in multipart field 'file', received "
                                       f"fields {sorted(form.keys())}; use -F file=@model.tflite")
         filename = display_name(upload.filename)
-        return _spool_to_state(upload, filename, tmp_dir, limits)
+        # hashing, copying and fsync off the event loop: other requests keep being answered
+        return await run_in_threadpool(_spool_to_state, upload, filename, tmp_dir, limits)
     finally:
         await form.close()
 
@@ -130,6 +132,14 @@ def _spool_to_state(upload, filename: str, tmp_dir: Path, limits: UploadLimits) 
         os.unlink(tmp)
         raise
     return ReceivedFile(Path(tmp), filename, digest.hexdigest(), size)
+
+
+def load_checkers() -> None:
+    """Import the parse and audit modules now (server start), not inside the first upload,
+    where ~0.7 s of imports would hold the GIL while other requests wait."""
+    import tflite  # noqa: F401
+
+    from mobiledenoise.deploy import contract, opaudit, tflite_graph  # noqa: F401
 
 
 def check_model(content: bytes, limits: UploadLimits = UploadLimits()) -> dict:
