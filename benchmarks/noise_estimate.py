@@ -9,7 +9,8 @@ Sets: the PolyU VALIDATION scenes (`find_pairs` + `split_by_scene` defaults, see
 estimator's constants were chosen on the training scenes and synthetic noise), `sidd_mini`
 whole, and its 11 SIDD validation blocks (`nafnetpd_val_*`) alone. sidd_mini is never used to
 tune anything. Reported per set: median ratio estimate / truth (with its 10th-90th
-percentiles) and median absolute error, over images × channels.
+percentiles) and median absolute error, over images × channels. Then the estimate on clean
+input (PolyU validation references, kodak24), which should be small.
 
     python benchmarks/noise_estimate.py [--data ../shared/data] [--out benchmarks/results]
 """
@@ -62,6 +63,22 @@ def measure(pairs: list, label: str) -> list[dict]:
     return rows
 
 
+def clean_inputs(data: Path, polyu_val: list) -> dict[str, list[float]]:
+    """sigma on clean images: the PolyU validation scenes' mean-image references and kodak24
+    (validation only: reported here, never tuned on)."""
+    from rich.progress import track
+
+    from mobiledenoise.data.imageio import is_image_path, read_image
+    from mobiledenoise.data.noise_level import estimate_noise
+
+    kodak = sorted(p for p in (data / "clean_photos" / "kodak24").glob("*") if is_image_path(p))
+    out = {"PolyU validation clean references": [p.clean for p in polyu_val],
+           "kodak24 (clean photos)": kodak}
+    return {label: [round(estimate_noise(read_image(f)).sigma, 4)
+                    for f in track(files, description=f"estimating {label}", transient=True)]
+            for label, files in out.items() if files}
+
+
 def summary(rows: list[dict], method: str) -> dict:
     truth = np.array([r["truth"] for r in rows]).ravel()
     est = np.array([r[method] for r in rows]).ravel()
@@ -97,7 +114,16 @@ def main() -> int:
             lines.append(f"| {label} | {result['pairs']} | {s['median_truth']:.2f} | {name} | "
                          f"{s['median_ratio']:.2f} | {s['p10_ratio']:.2f}-{s['p90_ratio']:.2f} | "
                          f"{s['median_abs_error']:.2f} |")
-    seconds = [r["seconds"] for result in results.values() for r in result["rows"]]
+    clean = clean_inputs(args.data, sets(args.data)["PolyU validation scenes"][: args.limit])
+    lines += ["", "Clean input (no truth; an estimator should read small): `estimate_noise` sigma "
+              "(mean of R, G, B) over the images.", "",
+              "| clean set | images | median | 90th percentile | max |", "|---|---|---|---|---|"]
+    for label, values in clean.items():
+        lines.append(f"| {label} | {len(values)} | {np.median(values):.2f} | "
+                     f"{np.percentile(values, 90):.2f} | {np.max(values):.2f} |")
+    results["clean input"] = clean
+    seconds = [r["seconds"] for label, result in results.items() if label != "clean input"
+               for r in result["rows"]]
     lines += ["", f"`estimate_noise` time per image (median): {np.median(seconds) * 1000:.0f} ms "
               "(512×512 and 256×256 crops)."]
     print("\n".join(lines))

@@ -90,7 +90,7 @@ def test_clean_input_reads_nearly_clean():
 
 def test_dtypes_give_the_same_8bit_units():
     rng = np.random.default_rng(4)
-    clean = _smooth_scene(128, 128)
+    clean = _smooth_scene(256, 256)
     noisy = np.clip(clean + rng.normal(0, 5, clean.shape), 0, 255)
     as_u8 = estimate_noise(np.rint(noisy).astype(np.uint8)).sigma
     as_u16 = estimate_noise(np.rint(noisy * 257).astype(np.uint16)).sigma
@@ -167,7 +167,8 @@ def _noisy_png(path, sigma=6.0, size=(96, 128)):
 
 
 def test_cli_json_shape(tmp_path):
-    done = runner.invoke(app, ["noise", str(_noisy_png(tmp_path / "a.png")), "--json"])
+    done = runner.invoke(app, ["noise", str(_noisy_png(tmp_path / "a.png", size=(192, 256))),
+                               "--json"])
     assert done.exit_code == 0, done.output
     report = json.loads(done.stdout)
     assert len(report["std"]) == 3 and all(s == pytest.approx(6, rel=0.15) for s in report["std"])
