@@ -107,8 +107,12 @@ class Store:
             finally:
                 db.close()
         except (sqlite3.Error, OSError) as exc:
+            corrupt = isinstance(exc, sqlite3.DatabaseError) and any(
+                words in str(exc) for words in ("not a database", "malformed"))
+            hint = RESTORE_HINT if corrupt else ("make the state folder writable and give its "
+                                                 "disk room, then start again")
             raise StateError(f"expected a usable server database at {self.path}, received "
-                             f"{describe_fault(exc)}; {RESTORE_HINT}") from None
+                             f"{describe_fault(exc)}; {hint}") from None
 
     @contextmanager
     def _connect(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
