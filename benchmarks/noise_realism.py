@@ -9,10 +9,12 @@ chroma reduction still drawn at random) and JPEG at a random quality in `--jpeg`
 (validation only), centre-cropped to at most 512×512.
 
 Per pair (`data.noise_stats.measure_pair`): noise std and noise level function, lag 1-3
-correlation (horizontal and vertical averaged), chroma/luma variance ratio, 8×8 blockiness of
-the noisy image; JPEG quality of real files from their quantisation tables. The bracket table
-asks, for each statistic, whether the real sets' medians lie inside the synthetic images'
-5th-95th percentile range (all levels together).
+correlation (horizontal and vertical averaged), chroma/luma variance ratio, the NLF's shape
+(std at clean intensity 16-63 over std at 96-159: real phone sRGB noise is strongest in the
+shadows), 8×8 blockiness of the noisy image and of the noise; JPEG quality of real files from
+their quantisation tables. The bracket table asks, for each statistic, whether the real sets'
+medians lie inside the synthetic images' 5th-95th percentile range (all levels together); the
+last table sets each real set beside the synthetic level of the same noise std.
 
     python benchmarks/noise_realism.py [--data ../shared/data] [--images 24] [--jpeg 75 95]
         [--out benchmarks/results]
@@ -41,7 +43,8 @@ LEVELS = {  # label -> shot variance factor (calibrated preset, fixed)
 }
 SYNTH_FOLDERS = ("mcmaster18", "cbsd68", "sunhays80", "urban100")  # never kodak24
 CROP = 512
-METRICS = ("sigma", "corr1", "corr2", "corr3", "chroma_ratio", "blockiness", "noise_blockiness")
+METRICS = ("sigma", "corr1", "corr2", "corr3", "chroma_ratio", "shadow_ratio", "blockiness",
+           "noise_blockiness")
 
 
 def real_sets(data: Path) -> dict[str, list]:
@@ -75,7 +78,8 @@ def row_of(stats, name: str, quality: int | None) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # bins empty in every channel
         nlf = np.nanmean(np.array(stats.nlf, np.float64), axis=0)  # mean over channels
-    return {"name": name, "sigma": stats.sigma, "std": list(stats.std), "corr1": corr[0],
+        shadows, mids = np.nanmean(nlf[1:4]), np.nanmean(nlf[6:10])  # 16-63 and 96-159
+    return {"name": name, "sigma": stats.sigma, "shadow_ratio": float(shadows / mids), "std": list(stats.std), "corr1": corr[0],
             "corr2": corr[1], "corr3": corr[2], "chroma_ratio": stats.chroma_ratio,
             "blockiness": stats.blockiness, "noise_blockiness": stats.noise_blockiness,
             "jpeg_quality": quality,
@@ -125,7 +129,8 @@ def measure_synthetic(files: list[Path], jpeg: tuple[int, int] | None) -> dict[s
 
 
 def median_row(rows: list[dict]) -> dict:
-    out = {m: float(np.median([r[m] for r in rows])) for m in METRICS}
+    out = {m: float(np.nanmedian([r[m] for r in rows])) if any(np.isfinite(r[m]) for r in rows)
+           else float("nan") for m in METRICS}
     qualities = [r["jpeg_quality"] for r in rows if r["jpeg_quality"]]
     out["jpeg_quality"] = float(np.median(qualities)) if qualities else None
     nlf = np.array([[np.nan if v is None else v for v in r["nlf"]] for r in rows], np.float64)
@@ -237,13 +242,13 @@ def main() -> int:
     for result in results.values():
         result["summary"] = median_row(result["rows"])
 
-    header = ("| set | pairs | noise std | lag 1 | lag 2 | lag 3 | chroma/luma | blockiness | "
-              "noise blockiness | JPEG Q |")
+    header = ("| set | pairs | noise std | lag 1 | lag 2 | lag 3 | chroma/luma | "
+              "std shadows/mid | blockiness | noise blockiness | JPEG Q |")
     lines = [f"Noise statistics of noisy - clean, medians over pairs (8-bit units). Synthetic: "
              f"`calibrated` preset at a fixed shot level, with JPEG at a random quality in "
              f"{args.jpeg[0]}-{args.jpeg[1]} and without, on {len(files)} clean photos (clean_photos without kodak24, ≤ 512² "
              "crops). Correlation: horizontal and vertical averaged.", "", header,
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for label, result in results.items():
         s = result["summary"]
         q = "-" if s["jpeg_quality"] is None else f"{s['jpeg_quality']:.0f}"
@@ -251,7 +256,8 @@ def main() -> int:
             q = f"{args.jpeg[0]}-{args.jpeg[1]}"
         lines.append(f"| {label} | {s['pairs']} | {s['sigma']:.2f} | {s['corr1']:.2f} | "
                      f"{s['corr2']:.2f} | {s['corr3']:.2f} | {s['chroma_ratio']:.2f} | "
-                     f"{s['blockiness']:.2f} | {s['noise_blockiness']:.2f} | {q} |")
+                     f"{s['shadow_ratio']:.2f} | {s['blockiness']:.2f} | "
+                     f"{s['noise_blockiness']:.2f} | {q} |")
     synthetic_rows = [r for k, v in results.items() if k.startswith("synthetic") for r in v["rows"]]
     lines += ["", "Does the synthetic range (5th-95th percentile over all synthetic pairs) bracket "
               "the real sets' medians?", "",
@@ -260,13 +266,13 @@ def main() -> int:
               "|---|---|" + "---|" * 3]
     bracket = {}
     for metric in METRICS:
-        lo, hi = np.percentile([r[metric] for r in synthetic_rows], [5, 95])
+        lo, hi = np.nanpercentile([r[metric] for r in synthetic_rows], [5, 95])
         cells = []
         for label, result in results.items():
             if label.startswith("synthetic"):
                 continue
             value = result["summary"][metric]
-            inside = bool(lo <= value <= hi)
+            inside = bool(lo <= value <= hi)  # False for NaN (no pixels in a range)
             bracket.setdefault(metric, {})[label] = {"value": value, "inside": inside}
             cells.append(f"{value:.2f} {'yes' if inside else '**no**'}")
         bracket[metric]["synthetic_range"] = [float(lo), float(hi)]
@@ -275,7 +281,7 @@ def main() -> int:
     lines += ["", "At the same noise level: each real set beside the synthetic level whose median "
               "noise std is nearest (log scale), with and without JPEG.", "",
               "| real set | synthetic level | noise std | lag 1 | lag 2 | lag 3 | chroma/luma | "
-              "noise blockiness |", "|---|---|---|---|---|---|---|---|"]
+              "std shadows/mid | noise blockiness |", "|---|---|---|---|---|---|---|---|---|"]
     matched = {}
     for label, result in results.items():
         if label.startswith("synthetic"):
@@ -283,7 +289,7 @@ def main() -> int:
         s = result["summary"]
         cells = lambda t: (f"{t['sigma']:.2f} | {t['corr1']:.2f} | {t['corr2']:.2f} | "  # noqa: E731
                            f"{t['corr3']:.2f} | {t['chroma_ratio']:.2f} | "
-                           f"{t['noise_blockiness']:.2f} |")
+                           f"{t['shadow_ratio']:.2f} | {t['noise_blockiness']:.2f} |")
         lines.append(f"| **{label}** | (real) | " + cells(s))
         for variant in ("synthetic, JPEG", "synthetic, no JPEG"):
             candidates = {k: v["summary"] for k, v in results.items() if k.startswith(variant)}
