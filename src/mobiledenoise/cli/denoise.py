@@ -74,8 +74,13 @@ def denoise(
     inputs: list[Path] = typer.Argument(..., metavar="IN",
                                         help="Image files and/or folders of images."),
     out_dir: Path = typer.Option(..., "-o", "--out", help="Output folder (created if needed)."),
-    model: str | None = typer.Option(None, help="A .tflite, a run folder or a registered model "
-                                     "name; default: the shipped default model."),
+    model: str | None = typer.Option(None, help="A shipped model (default: best quality in the "
+                                     "speed budget; fast: ~4× cheaper), a .tflite, a run folder "
+                                     "or a registered model name. Default: default."),
+    precision: str = typer.Option("fp32", help="Shipped models only: fp32 or int8."),
+    strength: str = typer.Option("1", help="How much of the model's correction to apply: 0 "
+                                 "leaves the input unchanged, 1 is the model as trained, above 1 "
+                                 "is stronger (linear, at most 4)."),
     tile: int = typer.Option(512, help="Tile side for dynamic-size and Keras models (memory "
                              "bound); a fixed-size .tflite tiles at its own input size."),
     overlap: int = typer.Option(32, help="Tile overlap in pixels (blended, no seams)."),
@@ -85,12 +90,15 @@ def denoise(
 ) -> None:
     """Denoise images (files or folders IN) into -o OUT_DIR as <stem>.png, same bit depth."""
     from mobiledenoise.cli.evaluate import resolve_denoiser
+    from mobiledenoise.deploy.strength import SteeredDenoiser, parse_strength
 
+    strength_value = parse_strength(strength)  # bad input fails before any work
     if fmt.lower() not in FORMATS:
         raise UserError(f"expected --format png, tif or jpg, received {fmt!r}")
     files, warnings = collect_inputs(inputs)
     outputs = plan_outputs(files, out_dir, FORMATS[fmt.lower()], overwrite)
-    denoiser = resolve_denoiser(model, threads=threads)
+    denoiser = SteeredDenoiser(resolve_denoiser(model, threads=threads, precision=precision),
+                               strength_value)
     written = _run(denoiser, files, outputs, tile, overlap, overwrite, warnings)
     if written == 0:  # nothing was written: the reasons are the one error line
         more = f"; and {len(warnings) - 3} more" if len(warnings) > 3 else ""

@@ -6,7 +6,7 @@ MODEL is resolved by `resolve_denoiser`, shared with `mobiledenoise denoise`:
   The image is reflect-padded to the model's `denoiser_config.multiple`, run, and cropped.
   The Keras path measures no runtime (that is the deployed .tflite's business): it reports
   PSNR/SSIM only;
-- nothing -> the shipped default model (`weights.default_model_path()`).
+- `default` or `fast`, or nothing -> a shipped model (`weights.shipped_model_path()`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import typer
+
+from mobiledenoise.errors import UserError
 
 
 class KerasDenoiser:
@@ -49,14 +51,17 @@ class KerasDenoiser:
                              on_tile=on_tile)
 
 
-def resolve_denoiser(model: str | None, *, threads: int = 1):
-    """A TFLiteDenoiser or KerasDenoiser for MODEL (see the module docstring)."""
+def resolve_denoiser(model: str | None, *, threads: int = 1, precision: str = "fp32"):
+    """A TFLiteDenoiser or KerasDenoiser for MODEL (see the module docstring); `precision`
+    picks the file of a shipped model (default, fast)."""
     from mobiledenoise.deploy.runtime import TFLiteDenoiser
+    from mobiledenoise.weights import SHIPPED, shipped_model_path
 
-    if model is None:
-        from mobiledenoise.weights import default_model_path
-
-        return TFLiteDenoiser(default_model_path("fp32"), threads=threads)
+    if model is None or model in SHIPPED:
+        return TFLiteDenoiser(shipped_model_path(model or "default", precision), threads=threads)
+    if precision != "fp32":
+        raise UserError(f"expected --precision only with a shipped model ({', '.join(SHIPPED)}), "
+                        f"received --precision {precision} with {model}; drop --precision")
     path = Path(model)
     if path.suffix.lower() == ".tflite" or path.is_file():
         return TFLiteDenoiser(path, threads=threads)

@@ -1,7 +1,12 @@
-"""Shipped pretrained models: `default_<precision>.tflite` (+ a JSON of what built it) here.
+"""Shipped pretrained models: `<name>_<precision>.tflite` (+ a JSON sidecar of what built it).
 
-`default_model_path` is how the CLI finds the model used when none is named; it fails with a
-clear message while the weights are not shipped yet, rather than at load time.
+Two are shipped, chosen by measurement (see this folder's README, the model card):
+- `default`: the best quality inside the speed budget (720×480 in ≤ 60 ms FP32, ≤ 25 ms INT8
+  on one thread of the reference machine);
+- `fast`: about 4× cheaper, for when speed matters more.
+
+`shipped_model_path` is how the CLI finds them; it fails with a clear message while a file is
+not there, rather than at load time.
 """
 
 from __future__ import annotations
@@ -12,14 +17,23 @@ from mobiledenoise.errors import UserError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent
 PRECISIONS = ("fp32", "fp16", "int8")
+SHIPPED = ("default", "fast")
+
+
+def shipped_model_path(name: str = "default", precision: str = "fp32") -> Path:
+    """Path of shipped model `name` (default or fast) at `precision` (fp32, fp16 or int8)."""
+    if name not in SHIPPED:
+        raise UserError(f"expected a shipped model ({', '.join(SHIPPED)}), received {name!r}; "
+                        "or pass a .tflite file, a run folder or a registered model name")
+    if precision not in PRECISIONS:
+        raise UserError(f"expected a precision of {', '.join(PRECISIONS)}, received {precision!r}")
+    path = WEIGHTS_DIR / f"{name}_{precision}.tflite"
+    if not path.is_file():
+        raise UserError(f"expected the shipped {name} model at {path}, which is not there; "
+                        "pass a model (--model FILE.tflite, a run folder or a model name)")
+    return path
 
 
 def default_model_path(precision: str = "fp32") -> Path:
     """Path of the shipped default .tflite for `precision` (fp32, fp16 or int8)."""
-    if precision not in PRECISIONS:
-        raise UserError(f"expected a precision of {', '.join(PRECISIONS)}, received {precision!r}")
-    path = WEIGHTS_DIR / f"default_{precision}.tflite"
-    if not path.is_file():
-        raise UserError(f"expected the shipped default model at {path}, which is not there yet; "
-                        "pass a model (--model FILE.tflite, a run folder or a model name)")
-    return path
+    return shipped_model_path("default", precision)
