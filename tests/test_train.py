@@ -1,6 +1,7 @@
 """Losses, schedules, recipe resolution, exact resume and tf.distribute training."""
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -133,6 +134,28 @@ def test_killed_process_resumes_with_the_same_curve(pair_folder, tmp_path):
     assert len(killed_rows) and killed_rows[-1][0] < 40, "the process was killed before finishing"
     subprocess.run(_cli(*args, "--out", str(tmp_path / "killed")), check=True, capture_output=True)
     np.testing.assert_allclose(_log(tmp_path / "killed"), _log(tmp_path / "whole"), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_a_background_run_that_ignores_sigint(pair_folder, tmp_path):
+    """`cmd &` runs ignore SIGINT; `kill` (SIGTERM) must still save the step reached."""
+    args = ["train", "--model", "unet", "--preset", "tiny", "--data", str(pair_folder),
+            "--steps", "100000", "--patch-size", "16", "--batch-size", "2", "--quiet",
+            "--set", "checkpoint_every=100000", "--set", "log_every=1", "--set", "val_every=100000",
+            "--set", "val_crop=32", "--out", str(tmp_path / "run")]
+    proc = subprocess.Popen(_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    log = tmp_path / "run" / "log.csv"
+    deadline = time.time() + 600  # TensorFlow's start-up alone takes minutes on a busy machine
+    while time.time() < deadline and proc.poll() is None and (
+            not log.exists() or len(_log(tmp_path / "run")) < 3):
+        time.sleep(0.2)
+    assert log.exists() and len(_log(tmp_path / "run")) >= 3, "training never got going"
+    os.kill(proc.pid, signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "interrupted at step" in stderr, stderr[-2000:]
+    saved = json.loads((tmp_path / "run" / "checkpoint" / "state.json").read_text())["step"]
+    assert saved >= 3 and log.exists()
 
 
 @pytest.mark.slow

@@ -3,7 +3,7 @@
 `train(config, out_dir)` builds the data pipeline, the model and the training step from a
 resolved `TrainConfig`, then runs steps until `config.steps`, logging to CSV/TensorBoard,
 validating every `val_every` steps (best weights kept), and checkpointing every
-`checkpoint_every` steps and on Ctrl-C. Started again on the same folder it resumes from the
+`checkpoint_every` steps and on Ctrl-C or SIGTERM. Started again on the same folder it resumes from the
 last checkpoint and continues exactly as an uninterrupted run would (same batches, same
 optimizer state). `distribute` wraps the run in a `tf.distribute` strategy: the same recipe
 runs on one CPU, several GPUs (mirrored) or a cluster (multi-worker, via TF_CONFIG).
@@ -11,6 +11,7 @@ runs on one CPU, several GPUs (mirrored) or a cluster (multi-worker, via TF_CONF
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fnmatch
 import json
@@ -171,7 +172,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: bool = True,
     began, step = time.time(), start
     bar = TrainProgress(progress, start, config.steps, input_psnr)
     try:
-        with bar:
+        with _interrupt_on_sigterm(), bar:
             for noisy, clean in dataset:
                 row = {"step": step + 1, **trainer.step(noisy, clean), "lr": trainer.learning_rate()}
                 step += 1
@@ -261,6 +262,27 @@ class _PhaseTrainer:
 
     def restore(self, folder: Path) -> None:
         checkpoint.restore(folder, self._weights_model(), self.optimizer, self.variables)
+
+
+@contextlib.contextmanager
+def _interrupt_on_sigterm():
+    """`kill PID` checkpoints and stops like Ctrl-C. A run started in the background
+    (`cmd &`, nohup) ignores SIGINT, so SIGTERM is the way to stop it without losing steps."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _init_weights(model, source: str) -> None:
