@@ -105,8 +105,9 @@ def test_check_does_not_import_tensorflow(tmp_path):
 
 def test_the_most_operators_the_caps_allow_are_checked_in_seconds():
     """Just under the operator cap (10,000 distinct RELUs, no aliasing): accepted, and the
-    whole upload check (parse + contract + audit) stays within seconds."""
-    started = time.monotonic()
+    whole upload check (parse + contract + audit) stays within seconds of CPU. CPU time, not
+    wall time: the check must not fail because another process shares the machine."""
+    started = time.process_time()
     summary = check_model(bombs.many_operators(9_999))
     assert summary["ops"] == ["RELU"]
-    assert time.monotonic() - started < 15
+    assert time.process_time() - started < 15
