@@ -488,8 +488,8 @@ def run_benchmark(sets: list[SetSpec], models: dict[str, Path], root: Path, out:
              "BM3D: σ from the noise estimate, on the small cropped subset its note names.",
              "Timing (ms/MP) only on polyu_val; elsewhere models and OpenCV run at 2 threads.",
              f"Blind h fitted on {fit_n[0]} PolyU training pairs + {fit_n[1]} clean photos "
-             f"(not kodak24) × 2 synthetic levels, {fit_crop} px centre crops; never on a "
-             "scored set."]
+             f"(not kodak24) × 2 synthetic levels (σ on the whole image, NLM on {fit_crop} px "
+             "centre crops); never on a scored set."]
     notes.append(f"CPU time of the run (all threads): {(time.process_time() - cpu) / 60:.1f} min "
                  "(the wall time in the title includes waiting for a busy machine).")
     return write_results(rows, infos, ctx, out, time.perf_counter() - start, notes)
