@@ -48,7 +48,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--reads", type=int, default=2400)
     parser.add_argument("--bombs", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--model", type=Path, default=ROOT / "src/mobiledenoise/weights/default_fp32.tflite")
+    parser.add_argument("--model", type=Path, default=ROOT / "src/mobiledenoise/weights/fast_fp32.tflite")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS)
     return parser.parse_args(argv)
