@@ -58,21 +58,22 @@ def test_recipe_runs_at_smoke_length(recipe, teacher_run, tmp_path):
         overrides["preset"] = values["preset"]  # the shipped architectures themselves
     if values.get("init_from"):  # fine-tuning recipes start from a run that a clone lacks
         overrides["init_from"] = str(_untrained_run(tmp_path / "init", values["model"],
-                                                    overrides["preset"]))
+                                                    overrides["preset"],
+                                                    values.get("model_config", {})))
     if values.get("ofa_threshold_db") is not None:
         overrides["ofa_threshold_db"] = 0.0
     result = train(train_config.resolve(recipe, overrides), tmp_path / "run", progress=False)
     assert result.steps == 2 and np.isfinite(result.best_val_psnr)
 
 
-def _untrained_run(folder, model: str, preset: str):
+def _untrained_run(folder, model: str, preset: str, model_config: dict | None = None):
     """A run folder holding a freshly initialised model (final weights = initial ones)."""
     import json
 
     from mobiledenoise.models import build_model
-    from mobiledenoise.models.registry import describe
+    from mobiledenoise.models.registry import describe, resolve_config
 
-    built = build_model(model, preset=preset)
+    built = build_model(model, resolve_config(model, preset, **(model_config or {})))
     (folder / "checkpoint").mkdir(parents=True)
     built.save_weights(folder / "checkpoint" / "model.weights.h5")
     (folder / "model.json").write_text(json.dumps(describe(built)))

@@ -34,3 +34,38 @@ def test_benchmark_script_with_a_missing_model_exits_2_without_traceback(tmp_pat
     assert "Traceback" not in done.stderr
     assert "Error: expected a .tflite model file" in done.stderr
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_run_from_tflite_rebuilds_a_run_that_reproduces_the_file(tmp_path):
+    """scripts/run_from_tflite.py: an exported stride-2 unet comes back as a run folder whose
+    Keras model gives the file's output, and a second call refuses to overwrite it."""
+    import json
+
+    import numpy as np
+
+    from mobiledenoise.deploy.convert import export
+    from mobiledenoise.deploy.runtime import TFLiteDenoiser
+    from mobiledenoise.models import build_model
+    from mobiledenoise.models.registry import describe, resolve_config
+    from mobiledenoise.train.runs import load_model
+
+    model = build_model("unet", resolve_config("unet", "fast", width=4))
+    rng = np.random.default_rng(1)  # distinct non-zero weights everywhere (the exit starts at
+    for layer in model.layers:      # zero; the converter merges equal constants)
+        layer.set_weights([rng.normal(0, 0.1, w.shape) for w in layer.get_weights()])
+    source = tmp_path / "source"
+    source.mkdir()
+    model.save_weights(source / "best.weights.h5")
+    (source / "model.json").write_text(json.dumps(describe(model)))
+    export(source, tmp_path / "m.tflite", size=(32, 48), progress=False)
+    script = [sys.executable, str(Path(__file__).parents[1] / "scripts" / "run_from_tflite.py"),
+              str(tmp_path / "m.tflite"), "--out", str(tmp_path / "rebuilt")]
+    done = subprocess.run(script, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    image = np.random.default_rng(0).random((32, 48, 3), dtype=np.float32)
+    rebuilt = load_model(tmp_path / "rebuilt")(image[None]).numpy()[0]
+    reference = TFLiteDenoiser(tmp_path / "m.tflite").run_patch(image)
+    assert np.abs(reference - image).max() > 1e-3  # the model does something
+    np.testing.assert_allclose(rebuilt, reference, atol=1e-5)
+    again = subprocess.run(script, capture_output=True, text=True)
+    assert again.returncode == 2 and again.stderr.strip().startswith("Error: expected a new run")
