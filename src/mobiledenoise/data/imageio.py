@@ -38,8 +38,14 @@ def is_image_path(path: Path) -> bool:
 def read_image(path: str | Path) -> np.ndarray:
     """Load `path` as H×W×3 uint8 (8-bit files) or uint16 (16-bit files)."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"expected an image file, received {path} which is a folder; "
+                        "pass one image (PNG, JPEG, TIFF)")
     if not path.is_file():
         raise UserError(f"expected an image file, received {path} which does not exist; check the path")
+    if not os.access(path, os.R_OK):
+        raise UserError(f"expected a readable image file, received {path} which cannot be read "
+                        "(permission denied); fix its permissions or copy it")
     _check_declared_size(path)
     if path.suffix.lower() in {".png", ".tif", ".tiff"}:
         array = _read_16bit_color(path)
@@ -55,7 +61,9 @@ def read_image(path: str | Path) -> np.ndarray:
             "image; check that the file is an image and not corrupt"
         ) from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise UserError(f"could not decode {path}: {exc}; the file looks truncated or corrupt") from None
+        raise UserError(f"expected a decodable image file, received {path.name} which does not "
+                        f"decode ({exc}); the file looks truncated or corrupt: check or re-save "
+                        "it") from None
 
 
 def _check_declared_size(path: Path) -> None:

@@ -41,8 +41,6 @@ def blend(noisy: np.ndarray, denoised: np.ndarray, strength: float) -> np.ndarra
     """`noisy + strength · (denoised − noisy)`, float32 in [0, 1], computed in place on a copy
     of `denoised` (no extra image-sized temporaries beyond it)."""
     out = np.array(denoised, np.float32, copy=True)
-    if strength == 1.0:
-        return out
     out -= noisy
     out *= strength
     out += noisy
@@ -61,6 +59,8 @@ class SteeredDenoiser:
     def denoise(self, image: np.ndarray, tile=None, overlap: int = 32, **kwargs) -> np.ndarray:
         from mobiledenoise.deploy.tiling import as_float
 
+        if self.strength == 1.0:  # the default: the model as is, no image-sized copies
+            return self.denoiser.denoise(image, tile, overlap, **kwargs)
         noisy = as_float(image)
         if self.strength == 0.0:
             return noisy
