@@ -167,39 +167,34 @@ def plots(results: dict, out_stem: Path) -> list[Path]:
     colours = ("tab:red", "tab:orange", "tab:purple")
     paths = []
 
+    def curves(ax, x, values, ms: float | None = None) -> None:
+        """One line per set: synthetic levels thin (dashed/dotted), real sets bold."""
+        for (label, result), colour, style in zip(synth.items(), greys, styles):
+            ax.plot(x, values(result), style, color=colour, label=short(label))
+        for (label, result), colour in zip(real.items(), colours):
+            ax.plot(x, values(result), "-o", color=colour, lw=2.5, ms=ms, label=label)
+
+    def save(fig, ax, name: str) -> None:
+        ax.legend(fontsize=6, ncol=2)
+        fig.tight_layout()
+        paths.append(out_stem.with_name(f"{out_stem.name}-{name}.png"))
+        fig.savefig(paths[-1], dpi=120)
+        plt.close(fig)
+
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for (label, result), colour, style in zip(synth.items(), greys, styles):
-        curve = np.array([np.nan if v is None else v for v in result["summary"]["nlf"]])
-        ax.plot(centres, curve, style, color=colour, label=short(label))
-    for (label, result), colour in zip(real.items(), colours):
-        curve = np.array([np.nan if v is None else v for v in result["summary"]["nlf"]])
-        ax.plot(centres, curve, "-o", color=colour, lw=2.5, ms=4, label=label)
+    curves(ax, centres, lambda result: np.array(
+        [np.nan if v is None else v for v in result["summary"]["nlf"]]), ms=4)
     ax.set(yscale="log", xlabel="clean intensity (8-bit)", ylabel="noise std (8-bit units)",
            title="Noise level function (median over pairs, mean of R, G, B)")
-    ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    paths.append(out_stem.with_name(out_stem.name + "-nlf.png"))
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    save(fig, ax, "nlf")
 
     fig, ax = plt.subplots(figsize=(6, 4))
     lags = [1, 2, 3]
-    for (label, result), colour, style in zip(synth.items(), greys, styles):
-        s = result["summary"]
-        ax.plot(lags, [s["corr1"], s["corr2"], s["corr3"]], style, color=colour,
-                label=short(label))
-    for (label, result), colour in zip(real.items(), colours):
-        s = result["summary"]
-        ax.plot(lags, [s["corr1"], s["corr2"], s["corr3"]], "-o", color=colour, lw=2.5,
-                label=label)
+    curves(ax, lags, lambda result: [result["summary"][f"corr{lag}"] for lag in lags])
     ax.axhline(0, color="k", lw=0.5)
     ax.set(xticks=lags, xlabel="lag (px)", ylabel="autocorrelation of noisy - clean",
            title="Spatial correlation (median; horizontal and vertical averaged)")
-    ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    paths.append(out_stem.with_name(out_stem.name + "-correlation.png"))
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    save(fig, ax, "correlation")
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for (label, result), colour, style in zip(synth.items(), greys, styles):
@@ -213,11 +208,7 @@ def plots(results: dict, out_stem: Path) -> list[Path]:
                    color=colour, marker=marker, edgecolor="k", lw=0.4, label=label)
     ax.set(xscale="log", xlabel="noise std (8-bit units)", ylabel="chroma / luma variance",
            title="Chroma share of the noise against its strength (one point per pair)")
-    ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    paths.append(out_stem.with_name(out_stem.name + "-chroma.png"))
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    save(fig, ax, "chroma")
     return paths
 
 
