@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast install clean
+.PHONY: demo test test-fast install wheel clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,5 +24,13 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow and not browser"
 
+# The installable package (what `pip install dist/*.whl` gets), built offline with the
+# venv's setuptools; prints its size (README "Install").
+wheel: install
+	rm -rf build dist
+	$(BIN)/python -m pip wheel -q --no-deps --no-build-isolation -w dist .
+	@$(BIN)/python -c "import pathlib; w = next(pathlib.Path('dist').glob('*.whl')); \
+	print(f'wheel: {w} {w.stat().st_size:,} bytes ({w.stat().st_size / 2**20:.2f} MiB)')"
+
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

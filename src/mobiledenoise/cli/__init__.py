@@ -5,7 +5,10 @@ explicitly below (no folder scanning). Heavy imports (TensorFlow) happen inside 
 bodies so that `mobiledenoise --help` is instant. Bad input raises
 `mobiledenoise.errors.UserError`, which Click turns into one `Error: ...` line and exit code 2.
 stderr carries only our own messages: TensorFlow/LiteRT/absl native INFO lines are dropped
-unless `--verbose` is given anywhere on the command line (`cli.quiet`).
+unless `--verbose` is given anywhere on the command line (`cli.quiet`). `--version` prints the
+package version; Typer's `--install-completion` / `--show-completion [bash|zsh|fish]` set up
+shell completion (it runs the command with `_MOBILEDENOISE_COMPLETE` set, which imports only
+this light layer).
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ app = typer.Typer(
     name="mobiledenoise",
     help="Fast real-camera image denoising for phones (Mobile AI 2021 denoising, as software).",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -55,10 +57,20 @@ for _name in _COMMAND_MODULES:
     _module.register(app)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from mobiledenoise import __version__
+
+        typer.echo(f"mobiledenoise {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _options(verbose: bool = typer.Option(
         False, "--verbose", help="Keep TensorFlow/LiteRT native log lines on stderr (also "
-        "accepted after the command name).")) -> None:
+        "accepted after the command name)."),
+        version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                     help="Print the version and exit.")) -> None:
     """Fast real-camera image denoising for phones (Mobile AI 2021 denoising, as software)."""
 
 

@@ -1,19 +1,20 @@
 """`mobiledenoise demo`: the main job in one command (what `make demo` runs).
 
-1. Denoises the bundled real-noise sample (examples/) with the shipped default model and
-   writes a labelled before/after side-by-side PNG.
+1. Denoises the bundled real-noise sample (package data `mobiledenoise/samples`, linked as
+   `examples/` in a checkout) with the shipped default model and writes a labelled
+   before/after side-by-side PNG.
 2. Prints PSNR / SSIM / runtime at 720×480 / Final Score of the default model (FP32 and INT8)
-   on the PolyU validation scenes from ../shared/data when present, else on the sample pair.
+   on the PolyU validation scenes of the shared data when present, else on the sample pair.
+   The shared data is `$MOBILEDENOISE_SHARED_DATA`, else `../shared/data` from the current
+   folder (the checkout, for `make demo`): an installed package knows no checkout.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
-
-REPO = Path(__file__).resolve().parents[3]
-EXAMPLES = REPO / "examples"
 
 
 def demo(
@@ -28,11 +29,12 @@ def demo(
     from mobiledenoise.evaluate.metrics import psnr, ssim
     from mobiledenoise.evaluate.report import print_eval
     from mobiledenoise.evaluate.runner import evaluate_tflite
+    from mobiledenoise.resources import sample_pair
     from mobiledenoise.weights import default_model_path
 
     fp32 = default_model_path("fp32")
-    noisy = read_image(EXAMPLES / "polyu_sample_noisy.png")
-    clean = read_image(EXAMPLES / "polyu_sample_clean.png")
+    noisy_path, clean_path = sample_pair()
+    noisy, clean = read_image(noisy_path), read_image(clean_path)
     denoised = from_float(TFLiteDenoiser(fp32, threads=threads).denoise(noisy))
     out.mkdir(parents=True, exist_ok=True)
     write_image(out / "sample_denoised.png", denoised, overwrite=True)
@@ -54,7 +56,7 @@ def demo(
 def _score_data(data: Path | None, out: Path, noisy, clean) -> tuple[Path, bool]:
     if data is not None:
         return data, False
-    shared = REPO.parent / "shared" / "data" / "polyu_cropped"
+    shared = Path(os.environ.get("MOBILEDENOISE_SHARED_DATA", "../shared/data")) / "polyu_cropped"
     if (shared / "noisy").is_dir():
         return shared, True
     from mobiledenoise.data.imageio import write_image

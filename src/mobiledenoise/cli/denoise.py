@@ -114,7 +114,7 @@ def _run(denoiser, files: list[Path], outputs: list[Path], tile: int, overlap: i
          overwrite: bool, warnings: list[str]) -> int:
     from rich.progress import track
 
-    from mobiledenoise.data.imageio import read_image, write_image
+    from mobiledenoise.data.imageio import from_float_in_rows, read_image, write_image
 
     written = 0
     for file, target in track(list(zip(files, outputs)), description="Denoising",
@@ -129,21 +129,9 @@ def _run(denoiser, files: list[Path], outputs: list[Path], tile: int, overlap: i
                             "use --format png or tif")
             continue
         restored = denoiser.denoise(image, tile, overlap)  # converted to float per tile
-        write_image(target, _from_float_by_rows(restored, image.dtype), overwrite=overwrite)
+        write_image(target, from_float_in_rows(restored, image.dtype), overwrite=overwrite)
         written += 1
     return written
-
-
-def _from_float_by_rows(image, dtype, rows: int = 256):
-    """`from_float` in blocks of rows: its float64 temporaries stay small for 12 MP photos."""
-    import numpy as np
-
-    from mobiledenoise.data.imageio import from_float
-
-    out = np.empty(image.shape, dtype)
-    for top in range(0, image.shape[0], rows):
-        out[top:top + rows] = from_float(image[top:top + rows], dtype)
-    return out
 
 
 def register(app: typer.Typer) -> None:

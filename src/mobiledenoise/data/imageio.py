@@ -187,6 +187,14 @@ def from_float(image: np.ndarray, dtype=np.uint8) -> np.ndarray:
     return np.clip(np.rint(np.asarray(image, np.float64) * scale), 0, scale).astype(dtype)
 
 
+def from_float_in_rows(image: np.ndarray, dtype, rows: int = 256) -> np.ndarray:
+    """`from_float` in blocks of rows: its float64 temporaries stay small for 12 MP photos."""
+    out = np.empty(image.shape, dtype)
+    for top in range(0, image.shape[0], rows):
+        out[top:top + rows] = from_float(image[top:top + rows], dtype)
+    return out
+
+
 def write_image(path: str | Path, image: np.ndarray, *, overwrite: bool = False, quality: int = 95) -> Path:
     """Write uint8/uint16 H×W×3 to `path` atomically; refuse to replace a file unless asked."""
     path = Path(path)

@@ -44,10 +44,10 @@ import yaml
 
 from mobiledenoise.errors import UserError
 from mobiledenoise.fileio import write_json_atomically
+from mobiledenoise.resources import recipe_path
 from mobiledenoise.train import latency
 from mobiledenoise.train.search_space import Space, get_space
 
-RECIPES = Path(__file__).resolve().parents[3] / "recipes"
 # Settings that define what a search measures: a resumed search must keep them.
 _IDENTITY = ("space", "data", "steps", "patch_size", "batch_size", "lr", "loss", "val_crop",
              "teacher", "tiny", "seed", "bench_size")
@@ -397,7 +397,7 @@ def plot_front(records: list[dict], front: list[dict], preset: str, path: Path) 
 
 def write_recipe(best: dict, space: Space, settings: SearchSettings, path: Path) -> None:
     """The family's recipe at full length with the best candidate's architecture."""
-    base_file = RECIPES / f"{space.model}.yaml"
+    base_file = recipe_path(space.model)
     recipe = yaml.safe_load(base_file.read_text()) if base_file.is_file() else {}
     recipe.update({"model": space.model, "preset": "default",
                    "model_config": space.model_config(best["candidate"]),
