@@ -1,4 +1,4 @@
-"""`mobiledenoise.denoise(array)`: the command's result on arrays, any size, dtype kept, refusals."""
+"""`mobiledenoise.denoise(array)`: the command's pixels on arrays, any size and dtype, refusals."""
 
 from __future__ import annotations
 

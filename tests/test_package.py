@@ -166,4 +166,5 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     assert (work / "out" / "photo.png").is_file()
     model = Path(module).parent / "weights" / "fast_int8.tflite"
     assert "GPU delegate: all" in run("check", str(model)).stdout
-    assert "720x480 patch, 3 runs" in run("bench", str(model), "--runs", "3", "--warmup", "1").stdout
+    bench = run("bench", str(model), "--runs", "3", "--warmup", "1")
+    assert "720x480 patch, 3 runs" in bench.stdout

@@ -11,11 +11,13 @@ command's, pixel for pixel. What differs:
   toolkit's `UserError`, with the usual one line: expected, received, how to fix. Errors from
   deeper layers (an unknown model, a bad strength) are re-raised as that class too;
 - shipped models are loaded once per (name, precision, threads) and kept, so a loop over frames
-  does not reload the interpreter.
+  does not reload the interpreter; a LiteRT interpreter runs one image at a time, so calls from
+  several threads take turns (a lock), rather than corrupt each other's tensors.
 """
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,14 +26,16 @@ import numpy as np
 from mobiledenoise.errors import UserError
 
 _FLOATS = (np.float16, np.float32, np.float64)
+_RUNNING = threading.Lock()
 
 
 class DenoiseInputError(UserError, ValueError):
     """Bad input to `denoise`: a ValueError for array code, a UserError for the toolkit."""
 
 
-def denoise(image, *, model: str | Path = "default", strength: float = 1.0, tile: int | None = 512,
-            overlap: int = 32, precision: str = "fp32", threads: int = 2) -> np.ndarray:
+def denoise(image, *, model: str | Path = "default", strength: float = 1.0,
+            tile: int | None = 512, overlap: int = 32, precision: str = "fp32",
+            threads: int = 2) -> np.ndarray:
     """Denoise one H×W×3 RGB image of any size; returns an array of the same shape and dtype.
 
     image: uint8, uint16 or float (values in [0, 1]) NumPy array, or anything `np.asarray`
@@ -45,10 +49,8 @@ def denoise(image, *, model: str | Path = "default", strength: float = 1.0, tile
     """
     array = _checked_image(image)
     try:
-        steered = _steered(model, precision, threads, strength)
-        restored = steered.denoise(array, tile, overlap)
-    except DenoiseInputError:
-        raise
+        with _RUNNING:
+            restored = _steered(model, precision, threads, strength).denoise(array, tile, overlap)
     except UserError as exc:
         raise DenoiseInputError(exc.message) from None
     if array.dtype.kind == "f":  # strength 0 may hand back the caller's own array: no in-place
@@ -64,7 +66,7 @@ def _steered(model, precision: str, threads: int, strength: float):
     from mobiledenoise.deploy.strength import SteeredDenoiser
     from mobiledenoise.weights import SHIPPED
 
-    name = str(model)
+    name = "default" if model is None else str(model)
     if name in SHIPPED:
         denoiser = _shipped(name, precision, threads)
     else:
@@ -86,8 +88,8 @@ def _checked_image(image) -> np.ndarray:
     """`image` as an H×W×3 uint8/uint16/float [0, 1] array, or a DenoiseInputError."""
     if not (isinstance(image, np.ndarray) or hasattr(image, "__array__")
             or hasattr(image, "__array_interface__")):
-        raise DenoiseInputError(f"expected an H×W×3 NumPy array, received {type(image).__name__}; "
-                                "pass np.asarray(image) (e.g. from imageio or PIL)")
+        raise DenoiseInputError(f"expected an H×W×3 NumPy array, received "
+                                f"{type(image).__name__}; pass np.asarray(image) (e.g. from PIL)")
     array = np.asarray(image)
     if array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 1):
         raise DenoiseInputError(f"expected an H×W×3 RGB array, received grayscale shape "
