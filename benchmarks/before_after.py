@@ -24,6 +24,7 @@ import typer
 
 import classical
 import vs_classical
+from mobiledenoise.cli.errors import UserErrorCommand
 from mobiledenoise.errors import UserError
 
 RNI15 = ("Audrey_Hepburn.jpg", "Bears.png", "Frog.png", "Postcards.png")
@@ -113,7 +114,7 @@ def build(models: dict[str, Path], root: Path, results: Path, crop: int, scale: 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
 
 
-@app.command()
+@app.command(cls=UserErrorCommand)
 def main(
     model: list[str] = typer.Option([], "--model", help="NAME=FILE.tflite, repeatable "
                                     "(default: every shipped <name>_fp32.tflite)."),

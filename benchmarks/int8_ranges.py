@@ -42,7 +42,8 @@ def main(argv=None) -> None:
     from rich.progress import track
 
     from mobiledenoise.data.pairs import find_pairs, split_by_scene
-    from mobiledenoise.deploy.convert import calibration_patches, to_tflite
+    from mobiledenoise.data.calibration import calibration_patches
+    from mobiledenoise.deploy.convert import to_tflite
     from mobiledenoise.deploy.runtime import TFLiteDenoiser
     from mobiledenoise.evaluate.runner import evaluate_pairs
     from mobiledenoise.models.registry import deployable
@@ -60,8 +61,8 @@ def main(argv=None) -> None:
     fp32 = psnr(to_tflite(model, precision="fp32", size=SIZE))
     rows = []
     for percentile in track(args.percentiles, description="exporting + scoring INT8"):
-        calib = calibration_patches(None, SIZE, pairs=train, synthetic=args.synthetic)
-        int8 = psnr(to_tflite(model, precision="int8", size=SIZE, calib=calib,
+        calib = calibration_patches(train, SIZE, synthetic=args.synthetic)
+        int8 = psnr(to_tflite(model, precision="int8", size=SIZE, calibration=calib,
                               range_percentile=None if percentile >= 100 else percentile))
         rows.append({"percentile": percentile, **{f"{name} loss_db": fp32[name] - int8[name]
                                                   for name in sets}})

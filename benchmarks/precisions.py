@@ -45,10 +45,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def export_all(model, size, calib_pairs) -> dict[str, bytes]:
-    from mobiledenoise.deploy.convert import calibration_patches, to_tflite
+    from mobiledenoise.data.calibration import calibration_patches
+    from mobiledenoise.deploy.convert import to_tflite
 
-    return {p: to_tflite(model, precision=p, size=size,
-                         calib=calibration_patches(None, size, pairs=calib_pairs) if p == "int8" else None)
+    return {p: to_tflite(model, calibration_patches(calib_pairs, size) if p == "int8" else None, p,
+                         size=size)
             for p in PRECISIONS}
 
 

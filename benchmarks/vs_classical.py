@@ -55,6 +55,7 @@ import numpy as np
 import typer
 
 import classical
+from mobiledenoise.cli.errors import UserErrorCommand
 from mobiledenoise.errors import UserError
 
 COLUMNS = ["set", "method", "threads", "psnr", "ssim", "ms_per_mp", "ms_per_mp_photo",
@@ -501,7 +502,7 @@ def run_benchmark(sets: list[SetSpec], models: dict[str, Path], root: Path, out:
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
 
 
-@app.command()
+@app.command(cls=UserErrorCommand)
 def main(
     model: list[str] = typer.Option([], "--model", help="NAME=FILE.tflite, repeatable "
                                     "(default: every shipped <name>_{fp32,int8}.tflite)."),

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
+from mobiledenoise.cli.errors import UserErrorCommand
 from mobiledenoise.errors import UserError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
@@ -45,7 +46,7 @@ def _find(constants: dict[str, np.ndarray], pattern: str, what: str) -> np.ndarr
     return found[0]
 
 
-@app.command()
+@app.command(cls=UserErrorCommand)
 def main(tflite: Path = typer.Argument(..., help="An FP32 .tflite with its .json sidecar."),
          out: Path = typer.Option(..., "--out", help="Run folder to create.")) -> None:
     import keras

@@ -40,7 +40,7 @@ def test_fake_quant_error_matches_the_int8_export_error():
     quantised = fake_quant_model(model)
     quantised(calib, training=True)  # one batch: its ranges are the calibration set's min/max
     interpreter = Interpreter(model_content=to_tflite(model, precision="int8", size=(32, 32),
-                                                      calib=list(calib)))
+                                                      calibration=list(calib)))
     interpreter.allocate_tensors()
     x = _images(1, seed=1)
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)

@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from mobiledenoise.cli import app
-from mobiledenoise.deploy.convert import synthetic_pair, to_tflite
+from mobiledenoise.data.calibration import synthetic_pair
+from mobiledenoise.deploy.convert import to_tflite
 from mobiledenoise.deploy.int8_ranges import pixel_tensors
 from mobiledenoise.deploy.tflite_graph import read_graph
 from mobiledenoise.errors import UserError
@@ -29,8 +30,8 @@ def _scales(data: bytes) -> dict[str, float]:
 
 
 def test_percentile_narrows_internal_ranges_and_keeps_pixel_ranges(tiny_unet, calib):
-    minmax = to_tflite(tiny_unet, precision="int8", size=SIZE, calib=calib)
-    narrowed = to_tflite(tiny_unet, precision="int8", size=SIZE, calib=calib, range_percentile=99.0)
+    minmax = to_tflite(tiny_unet, precision="int8", size=SIZE, calibration=calib)
+    narrowed = to_tflite(tiny_unet, precision="int8", size=SIZE, calibration=calib, range_percentile=99.0)
     before, after = _scales(minmax), _scales(narrowed)
     assert before.keys() == after.keys()
     graph = read_graph(narrowed)
@@ -55,7 +56,7 @@ def test_pixel_tensors_stop_at_weighted_ops(tiny_unet):
 
 def test_percentile_is_checked(tiny_unet, calib):
     with pytest.raises(UserError, match="percentile in"):
-        to_tflite(tiny_unet, precision="int8", size=SIZE, calib=calib, range_percentile=30.0)
+        to_tflite(tiny_unet, precision="int8", size=SIZE, calibration=calib, range_percentile=30.0)
 
 
 def test_percentiles_never_silently_fall_back_to_min_max(calib):

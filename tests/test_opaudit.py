@@ -24,7 +24,7 @@ def exports(tiny_unet) -> dict[str, bytes]:
 
     rng = np.random.default_rng(1)
     calib = [rng.random((*SIZE, 3), dtype=np.float32) for _ in range(4)]
-    return {p: to_tflite(tiny_unet, precision=p, size=SIZE, calib=calib) for p in ("fp32", "fp16", "int8")}
+    return {p: to_tflite(tiny_unet, precision=p, size=SIZE, calibration=calib) for p in ("fp32", "fp16", "int8")}
 
 
 def _convert_plain(model) -> bytes:

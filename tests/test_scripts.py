@@ -43,7 +43,7 @@ def test_run_from_tflite_rebuilds_a_run_that_reproduces_the_file(tmp_path):
 
     import numpy as np
 
-    from mobiledenoise.deploy.convert import export
+    from mobiledenoise.deploy.export import export_model
     from mobiledenoise.deploy.runtime import TFLiteDenoiser
     from mobiledenoise.models import build_model
     from mobiledenoise.models.registry import describe, resolve_config
@@ -57,7 +57,7 @@ def test_run_from_tflite_rebuilds_a_run_that_reproduces_the_file(tmp_path):
     source.mkdir()
     model.save_weights(source / "best.weights.h5")
     (source / "model.json").write_text(json.dumps(describe(model)))
-    export(source, tmp_path / "m.tflite", size=(32, 48), progress=False)
+    export_model(load_model(source), tmp_path / "m.tflite", size=(32, 48))
     script = [sys.executable, str(Path(__file__).parents[1] / "scripts" / "run_from_tflite.py"),
               str(tmp_path / "m.tflite"), "--out", str(tmp_path / "rebuilt")]
     done = subprocess.run(script, capture_output=True, text=True)

@@ -116,7 +116,7 @@ def test_tflite_int8_export_runs(name):
     model = tiny(name)
     size = (2 * model.denoiser_config.multiple, 2 * model.denoiser_config.multiple)
     calib = list(images(*size, count=4, seed=1))
-    tflite = convert.to_tflite(deployable(model), precision="int8", size=size, calib=calib)
+    tflite = convert.to_tflite(deployable(model), precision="int8", size=size, calibration=calib)
     y = run_litert(tflite, images(*size), xnnpack=name not in XNNPACK_INT8_REFUSES)
     assert y.shape == (1, *size, 3) and np.isfinite(y).all()
 

@@ -1,24 +1,24 @@
 """The one exception for bad user input.
 
-`UserError` is a Click exception with exit code 2, so every CLI command that raises it prints
-one line (`Error: ...`) and exits 2 without a traceback; library callers catch it like any
-exception. Typer 0.29 vendors its own Click (`typer._click`), and only that class is caught by
-Typer's command runner, hence the import below (typer is pinned in pyproject.toml). Messages say what was expected, what was received and
-what to do, e.g. ``expected an RGB image, received mode='CMYK' for a.jpg; convert it to RGB``.
+`UserError` is a plain exception: the library raises it and knows nothing of the command line.
+The CLI layer maps it to one `Error: ...` line on stderr and exit code 2 (`cli.errors`); the
+benchmark scripts do the same through `run_script`; the server turns it into a 4xx answer.
+Messages say what was expected, what was received and what to do, e.g.
+``expected an RGB image, received mode='CMYK' for a.jpg; convert it to RGB``.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
-from typer._click.exceptions import ClickException
+USAGE_EXIT_CODE = 2  # what a command-line front end exits with on a UserError (Click's usage code)
 
 
-class UserError(ClickException):
-    exit_code = 2
-
+class UserError(Exception):
     def __init__(self, message: str):
-        super().__init__(" ".join(message.split()))  # always one line
+        self.message = " ".join(str(message).split())  # always one line
+        super().__init__(self.message)
 
 
 def expect(condition: bool, message: str) -> None:
@@ -27,12 +27,16 @@ def expect(condition: bool, message: str) -> None:
         raise UserError(message)
 
 
+def error_line(exc: UserError) -> str:
+    return f"Error: {exc.message}"
+
+
 def run_script(main: Callable[[], object]) -> None:
     """Run an argparse script's `main` (benchmarks/): a UserError prints one `Error: ...` line
     and exits 2, as in the CLI, instead of a traceback; `main`'s return value is the exit code."""
     try:
         code = main()
     except UserError as exc:
-        exc.show()
-        raise SystemExit(exc.exit_code) from None
+        print(error_line(exc), file=sys.stderr)
+        raise SystemExit(USAGE_EXIT_CODE) from None
     raise SystemExit(code)

@@ -3,7 +3,8 @@
 Each stage has its own module here with a `register(app)` function; they are listed
 explicitly below (no folder scanning). Heavy imports (TensorFlow) happen inside the command
 bodies so that `mobiledenoise --help` is instant. Bad input raises
-`mobiledenoise.errors.UserError`, which Click turns into one `Error: ...` line and exit code 2.
+`mobiledenoise.errors.UserError`, which `cli.errors.UserErrorGroup` (the root group) turns into
+one `Error: ...` line and exit code 2.
 stderr carries only our own messages: TensorFlow/LiteRT/absl native INFO lines are dropped
 unless `--verbose` is given anywhere on the command line (`cli.quiet`). `--version` prints the
 package version; Typer's `--install-completion` / `--show-completion [bash|zsh|fish]` set up
@@ -19,10 +20,13 @@ import sys
 
 import typer
 
+from mobiledenoise.cli.errors import UserErrorGroup
+
 # Quiet TensorFlow's C++ start-up chatter before anything imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 app = typer.Typer(
+    cls=UserErrorGroup,
     name="mobiledenoise",
     help="Fast real-camera image denoising for phones (Mobile AI 2021 denoising, as software).",
     no_args_is_help=True,

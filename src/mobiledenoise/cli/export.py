@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
 
-from mobiledenoise.errors import UserError
+from mobiledenoise.errors import UserError, expect
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -44,18 +46,78 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     ) -> None:
         """Export to TFLite (FP32/FP16/INT8), verify against Keras and audit GPU-delegate ops."""
-        from mobiledenoise.deploy.convert import export
+        from mobiledenoise.deploy.convert import PRECISIONS
+        from mobiledenoise.deploy.int8_ranges import check_percentile
 
-        if int8_io and precision != "int8":
-            raise UserError(f"expected --int8-io only with --precision int8, received --precision {precision}")
-        if calib_percentile is not None and precision != "int8":
-            raise UserError("expected --calib-percentile only with --precision int8, received "
-                            f"--precision {precision}")
-        result = export(source, out, precision=precision, size=None if dynamic else parse_size(size),
-                        calib_dir=calib, calib_split=calib_split, weights=weights,
-                        calib_synthetic=calib_synthetic, calib_percentile=calib_percentile,
-                        overwrite=overwrite, int8_io=int8_io, verify_image=verify_image)
-        typer.echo(render_summary(result))
+        expect(precision in PRECISIONS, f"expected a precision in {', '.join(PRECISIONS)}, "
+                                        f"received {precision!r}")
+        expect(not int8_io or precision == "int8",
+               f"expected --int8-io only with --precision int8, received --precision {precision}")
+        expect(calib_percentile is None or precision == "int8", "expected --calib-percentile "
+               f"only with --precision int8, received --precision {precision}")
+        check_percentile(calib_percentile)
+        expect(precision != "int8" or calib is not None,
+               "expected --calib DIR for an int8 export (real noisy images to calibrate the "
+               "quantization), received none; pass a folder of noisy/clean pairs")
+        options = ExportOptions(out, precision, None if dynamic else parse_size(size), calib,
+                                calib_split, calib_synthetic, calib_percentile, int8_io,
+                                verify_image, overwrite)
+        typer.echo(render_summary(export_run(source, weights, options)))
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    out: Path
+    precision: str
+    size: tuple[int, int] | None
+    calib: Path | None
+    calib_split: str
+    calib_synthetic: float
+    calib_percentile: float | None
+    int8_io: bool
+    verify_image: Path | None
+    overwrite: bool
+
+
+def export_run(source: str, weights: str, options: ExportOptions, progress: bool = True) -> dict:
+    """A run folder or model name through `deploy.export.export_model`, with progress display."""
+    from mobiledenoise.data.calibration import (CALIB_PATCHES, calibration_pairs,
+                                                calibration_patches, verification_pair)
+    from mobiledenoise.deploy.export import export_model, output_paths
+    from mobiledenoise.train.runs import load_model
+
+    output_paths(options.out, options.overwrite)  # refuse before loading anything
+    pairs = calibration_pairs(options.calib, options.calib_split) if options.calib else None
+    model = load_model(source, weights=weights)
+    calibration = None
+    if options.precision == "int8":
+        from rich.progress import track
+
+        calibration = track(calibration_patches(pairs, options.size,
+                                                synthetic=options.calib_synthetic),
+                            total=CALIB_PATCHES, description="calibrating int8", transient=True,
+                            disable=not progress)
+    details = {"source": str(source), "weights": weights, "calibration": {
+        "dir": str(options.calib), "split": options.calib_split, "patches": CALIB_PATCHES,
+        "synthetic_fraction": options.calib_synthetic,
+        "range_percentile": options.calib_percentile or 100.0,
+    } if options.precision == "int8" else None}
+    with spinner(f"converting to TFLite {options.precision}", progress and calibration is None):
+        return export_model(model, options.out, calibration, options.precision, size=options.size,
+                            verify_pair=verification_pair(options.verify_image, pairs),
+                            int8_io=options.int8_io, range_percentile=options.calib_percentile,
+                            overwrite=options.overwrite, details=details)
+
+
+@contextlib.contextmanager
+def spinner(label: str, enabled: bool):
+    if not enabled:
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(label):
+        yield
 
 
 def render_summary(result: dict) -> str:
