@@ -1,4 +1,7 @@
-"""`mobiledenoise export`: a run folder or model name -> verified .tflite + JSON sidecar."""
+"""`mobiledenoise export`: a run folder, a model name, an ONNX file or a PyTorch `torch.export`
+program (.pt2) -> verified .tflite + JSON sidecar. The library does the work
+(`deploy.export`, `deploy.onnx_import`, `deploy.torch_import`); this module parses options,
+draws calibration patches (`data.calibration`) and shows progress."""
 
 from __future__ import annotations
 
@@ -23,7 +26,8 @@ def parse_size(text: str) -> tuple[int, int]:
 def register(app: typer.Typer) -> None:
     @app.command("export")
     def export_command(
-        source: str = typer.Argument(..., help="Run folder (from `train --out`) or registered model name."),
+        source: str = typer.Argument(..., help="Run folder (from `train --out`), registered model "
+                                     "name, MODEL.onnx or a torch.export program MODEL.pt2."),
         out: Path = typer.Option(..., "--out", "-o", help="Output .tflite path (a .json sidecar goes beside it)."),
         precision: str = typer.Option("fp32", "--precision", "-p", help="fp32 | fp16 | int8"),
         size: str = typer.Option("480x720", "--size", help="Fixed input HEIGHTxWIDTH."),
@@ -45,7 +49,7 @@ def register(app: typer.Typer) -> None:
         verify_image: Path = typer.Option(None, "--verify-image", help="Noisy image to verify on."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     ) -> None:
-        """Export to TFLite (FP32/FP16/INT8), verify against Keras and audit GPU-delegate ops."""
+        """Export to TFLite (FP32/FP16/INT8), verify against the source and audit GPU-delegate ops."""
         from mobiledenoise.deploy.convert import PRECISIONS
         from mobiledenoise.deploy.int8_ranges import check_percentile
 
@@ -62,7 +66,14 @@ def register(app: typer.Typer) -> None:
         options = ExportOptions(out, precision, None if dynamic else parse_size(size), calib,
                                 calib_split, calib_synthetic, calib_percentile, int8_io,
                                 verify_image, overwrite)
-        typer.echo(render_summary(export_run(source, weights, options)))
+        if Path(source).suffix.lower() in IMPORTED:
+            result = export_imported(Path(source), options)
+        else:
+            result = export_run(source, weights, options)
+        typer.echo(render_summary(result))
+
+
+IMPORTED = (".onnx", ".pt2")
 
 
 @dataclass(frozen=True)
@@ -81,32 +92,58 @@ class ExportOptions:
 
 def export_run(source: str, weights: str, options: ExportOptions, progress: bool = True) -> dict:
     """A run folder or model name through `deploy.export.export_model`, with progress display."""
-    from mobiledenoise.data.calibration import (CALIB_PATCHES, calibration_pairs,
-                                                calibration_patches, verification_pair)
     from mobiledenoise.deploy.export import export_model, output_paths
     from mobiledenoise.train.runs import load_model
 
     output_paths(options.out, options.overwrite)  # refuse before loading anything
-    pairs = calibration_pairs(options.calib, options.calib_split) if options.calib else None
+    pairs, calibration, details = _calibration(options, progress)
     model = load_model(source, weights=weights)
-    calibration = None
-    if options.precision == "int8":
-        from rich.progress import track
+    return _convert(export_model, model, options, pairs, calibration, progress,
+                    {"source": str(source), "weights": weights, **details})
 
-        calibration = track(calibration_patches(pairs, options.size,
-                                                synthetic=options.calib_synthetic),
-                            total=CALIB_PATCHES, description="calibrating int8", transient=True,
-                            disable=not progress)
-    details = {"source": str(source), "weights": weights, "calibration": {
+
+def export_imported(source: Path, options: ExportOptions, progress: bool = True) -> dict:
+    """An ONNX file or a .pt2 program through `deploy.onnx_import` / `deploy.torch_import`."""
+    from mobiledenoise.deploy.export import output_paths
+
+    output_paths(options.out, options.overwrite)
+    if source.suffix.lower() == ".pt2":
+        from mobiledenoise.deploy.torch_import import LITERT_TORCH_NOTE
+        from mobiledenoise.deploy.torch_import import export_pt2 as convert
+
+        typer.echo(f"note: {LITERT_TORCH_NOTE}", err=True)
+    else:
+        from mobiledenoise.deploy.onnx_import import export_onnx as convert
+    pairs, calibration, details = _calibration(options, progress)
+    return _convert(convert, source, options, pairs, calibration, progress, details)
+
+
+def _calibration(options: ExportOptions, progress: bool):
+    """(pairs of --calib or None, int8 calibration patches or None, sidecar details)."""
+    from mobiledenoise.data.calibration import CALIB_PATCHES, calibration_pairs, calibration_patches
+
+    pairs = calibration_pairs(options.calib, options.calib_split) if options.calib else None
+    if options.precision != "int8":
+        return pairs, None, {"calibration": None}
+    from rich.progress import track
+
+    patches = track(calibration_patches(pairs, options.size, synthetic=options.calib_synthetic),
+                    total=CALIB_PATCHES, description="calibrating int8", transient=True,
+                    disable=not progress)
+    return pairs, patches, {"calibration": {
         "dir": str(options.calib), "split": options.calib_split, "patches": CALIB_PATCHES,
         "synthetic_fraction": options.calib_synthetic,
-        "range_percentile": options.calib_percentile or 100.0,
-    } if options.precision == "int8" else None}
+        "range_percentile": options.calib_percentile or 100.0}}
+
+
+def _convert(convert, source, options: ExportOptions, pairs, calibration, progress, details) -> dict:
+    from mobiledenoise.data.calibration import verification_pair
+
     with spinner(f"converting to TFLite {options.precision}", progress and calibration is None):
-        return export_model(model, options.out, calibration, options.precision, size=options.size,
-                            verify_pair=verification_pair(options.verify_image, pairs),
-                            int8_io=options.int8_io, range_percentile=options.calib_percentile,
-                            overwrite=options.overwrite, details=details)
+        return convert(source, options.out, calibration, options.precision, size=options.size,
+                       verify_pair=verification_pair(options.verify_image, pairs),
+                       int8_io=options.int8_io, range_percentile=options.calib_percentile,
+                       overwrite=options.overwrite, details=details)
 
 
 @contextlib.contextmanager
@@ -128,7 +165,8 @@ def render_summary(result: dict) -> str:
         f"model {result['model']}  precision {result['precision']}  input {size} "
         f"{result['input_dtype']} -> {result['output_dtype']}",
         f"verification on {v['image_size'][0]}x{v['image_size'][1]}: max_abs_diff {v['max_abs_diff']:.3g}"
-        f"  mean_abs_diff {v['mean_abs_diff']:.3g}  PSNR vs Keras {v['psnr_tflite_vs_keras_db']:.2f} dB",
+        f"  mean_abs_diff {v['mean_abs_diff']:.3g}  PSNR vs {result.get('reference_runtime', 'keras')}"
+        f" {v['psnr_tflite_vs_keras_db']:.2f} dB",
         f"PSNR against {v['psnr_target']}: input {v['psnr_input']:.2f}  keras {v['psnr_keras']:.2f}  "
         f"tflite {v['psnr_tflite']:.2f}  drop {v['psnr_drop_db']:.3f} dB",
         f"MACs {result['macs'] / 1e9:.3f} G  params {result['params']:,}  GPU delegate: "

@@ -2,8 +2,10 @@
 and the LiteRT runtime.
 
 Modules (import them directly; this package imports nothing heavy):
-- `convert`     Keras model -> .tflite bytes, verification against Keras, `export` to a file
-                with a JSON sidecar (needs TensorFlow);
+- `convert`     Keras model -> .tflite bytes, verification against the source (needs TensorFlow);
+- `export`      a built model -> verified .tflite file + JSON sidecar (`export_model`);
+- `onnx_import` ONNX denoiser -> NHWC Keras graph -> .tflite (op mapping in `onnx_ops`);
+- `torch_import` torch.export program (.pt2) -> ONNX -> the ONNX route (optional torch);
 - `opaudit`     GPU-delegate op audit of a .tflite file (no TensorFlow);
 - `tflite_graph` flatbuffer reader shared by the audit and MAC counting, bounded by the
                 file's size so hostile files are refused (no TensorFlow);

@@ -58,6 +58,17 @@ def to_tflite(model, calibration: Iterable[np.ndarray] | None = None, precision:
     activation ranges from that percentile of the calibration values instead of their min/max
     (deploy/int8_ranges.py); None or 100 = min/max.
     """
+    multiple = required_multiple(model) if size is None else 1
+    return fixed_to_tflite(_rebuild(model, size), calibration, precision, int8_io=int8_io,
+                           range_percentile=range_percentile, multiple=multiple)
+
+
+def fixed_to_tflite(fixed, calibration: Iterable[np.ndarray] | None = None,
+                    precision: str = "fp32", *, int8_io: bool = False,
+                    range_percentile: float | None = None, multiple: int = 1) -> bytes:
+    """Convert a keras.Model whose input shape is final (batch 1; H and W fixed, or None with
+    sides that must be multiples of `multiple`) to .tflite bytes; options as in `to_tflite`.
+    Imported models (ONNX, PyTorch) come here directly."""
     import tensorflow as tf
 
     from mobiledenoise.deploy.int8_ranges import check_percentile, percentile_ranges
@@ -67,7 +78,6 @@ def to_tflite(model, calibration: Iterable[np.ndarray] | None = None, precision:
     if precision == "int8" and calibration is None:
         raise UserError("expected calibration data for an int8 export, received none; pass "
                         "--calib DIR with real noisy images (or calibration=[arrays...])")
-    fixed = _rebuild(model, size)
     converter = tf.lite.TFLiteConverter.from_keras_model(fixed)
     if precision != "fp32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -75,7 +85,9 @@ def to_tflite(model, calibration: Iterable[np.ndarray] | None = None, precision:
         converter.target_spec.supported_types = [tf.float16]
     narrowing = contextlib.nullcontext()
     if precision == "int8":
-        patches = _fitted(calibration, size, model)
+        height, width = fixed.inputs[0].shape[1:3]
+        size = (height, width) if height and width else None
+        patches = _fitted(calibration, size, multiple)
         if range_percentile is not None and range_percentile < 100.0:
             patches = list(patches)  # used twice: calibration, then the percentiles
             narrowing = percentile_ranges(patches, range_percentile)
@@ -110,7 +122,7 @@ def _rebuild(model, size: tuple[int, int] | None):
     return fixed
 
 
-def _fitted(calibration: Iterable[np.ndarray], size, model) -> Iterator[np.ndarray]:
+def _fitted(calibration: Iterable[np.ndarray], size, multiple: int) -> Iterator[np.ndarray]:
     """Calibration patches as float images fitted to the export size (or the model's multiple)."""
     count = 0
     for patch in calibration:
@@ -118,7 +130,7 @@ def _fitted(calibration: Iterable[np.ndarray], size, model) -> Iterator[np.ndarr
         if size is not None:
             patch = fit_to_size(patch, size)
         else:
-            patch = fit_to_multiple(patch, required_multiple(model))
+            patch = fit_to_multiple(patch, multiple)
         count += 1
         yield patch
     if count == 0:
