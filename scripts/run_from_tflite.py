@@ -83,9 +83,9 @@ def main(tflite: Path = typer.Argument(..., help="An FP32 .tflite with its .json
         raise UserError(f"expected the rebuilt model to match the .tflite, received a max "
                         f"difference of {diff:.2g}; the file's tensor names do not map")
     out.mkdir(parents=True)
-    (out / runs.MODEL_JSON).write_text(json.dumps(
-        {"model": identity["model"], "config": identity["config"]}, indent=2))
-    model.save_weights(out / runs.BEST_WEIGHTS)
+    run = runs.RunFolder(out)
+    run.write_identity({"model": identity["model"], "config": identity["config"]})
+    model.save_weights(run.best_weights)
     typer.echo(f"wrote {out} (max difference to the .tflite {diff:.2g})")
 
 

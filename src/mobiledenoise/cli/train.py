@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from mobiledenoise.errors import UserError
+
 
 def train(
     recipe: Path = typer.Argument(None, help="YAML recipe (recipes/<team>.yaml); flags override it."),
@@ -20,11 +22,14 @@ def train(
     lr: float = typer.Option(None, help="Peak learning rate."),
     teacher: str = typer.Option(None, help="Run folder or model name to distil from."),
     distribute: str = typer.Option(None, help="none | mirrored | multiworker (tf.distribute)."),
+    backend: str = typer.Option(None, help="Keras backend: tensorflow | torch (default: "
+                                "$KERAS_BACKEND, else tensorflow)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder (resumes if it holds a checkpoint)."),
     set_: list[str] = typer.Option(None, "--set", help="Any recipe key: --set mixup_prob=0.5"),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
     """Train a denoiser; killed or interrupted runs resume from the last checkpoint."""
+    _select_backend(backend)  # before anything imports keras
     from mobiledenoise.train import config as train_config
 
     overrides = {"model": model, "preset": preset,
@@ -42,6 +47,22 @@ def train(
     typer.echo(f"trained {config.model} to step {result.steps} in {result.seconds:.0f} s "
                f"(resumed from {result.resumed_from}, {result.replicas} replica(s)); validation PSNR {result.best_val_psnr:.2f} dB "
                f"vs noisy input {result.input_val_psnr:.2f} dB; run folder {result.out_dir}")
+
+
+def _select_backend(backend: str | None) -> None:
+    """Keras reads KERAS_BACKEND once, when it is first imported."""
+    import os
+    import sys
+
+    if backend is None:
+        return
+    if backend not in ("tensorflow", "torch"):
+        raise UserError(f"expected --backend tensorflow|torch, received {backend!r}")
+    if "keras" in sys.modules and sys.modules["keras"].backend.backend() != backend:
+        raise UserError(f"expected --backend {backend} before Keras starts, received a process "
+                        f"whose Keras already runs on {sys.modules['keras'].backend.backend()}; "
+                        f"run `KERAS_BACKEND={backend} mobiledenoise train ...` instead")
+    os.environ["KERAS_BACKEND"] = backend
 
 
 def _split_cpu_if_single_device() -> None:

@@ -1,10 +1,12 @@
 """Training patches: random aligned crops, flips/rotations, mixup and synthetic camera noise,
-served as a `tf.data` pipeline.
+served as NumPy batches (no TensorFlow: the torch backend trains from the same batches).
 
-Every batch is a pure function of (seed, step): batch k draws its images, crop positions and
-augmentations from `numpy.random.default_rng([seed, k])`. So resuming a killed run at step k
-gives exactly the batches an uninterrupted run would have seen — no iterator state to save —
-and batches can be made in parallel without changing their content.
+Every batch is a pure function of (seed, step): sample i of batch k draws its image, crop
+position and augmentations from `numpy.random.default_rng([seed, k, i])`. So resuming a killed
+run at step k gives exactly the batches an uninterrupted run would have seen — no iterator
+state to save — batches can be made in parallel without changing their content, and a worker
+of a cluster makes only its own share of the global batch (`batch(step, shard, shards)`), which
+is the same samples a single process would have drawn.
 
 Images are decoded on demand and kept in a least-recently-used cache bounded in megabytes,
 so full-size photos are never all in memory at once.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +28,7 @@ from mobiledenoise.errors import UserError
 
 @dataclass(frozen=True)
 class PatchConfig:
-    patch_size: int = 256
+    patch_size: int = 128
     batch_size: int = 8
     flips: bool = True  # random horizontal/vertical flips and 90° rotations
     mixup_prob: float = 0.0  # probability a sample is blended with another (Megvii)
@@ -94,9 +97,12 @@ class PatchSampler:
             jpeg = tuple(config.synthetic_jpeg) if config.synthetic_jpeg else None
             self._synthetic = SyntheticNoise(levels=config.synthetic_levels, jpeg_quality=jpeg)
 
-    def batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:
-        rng = np.random.default_rng([self.seed, int(step)])
-        samples = [self._sample(rng) for _ in range(self.config.batch_size)]
+    def batch(self, step: int, shard: int = 0, shards: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Batch `step`, or its `shard`-th of `shards` equal parts (one per replica)."""
+        size = self.config.batch_size // shards
+        first = shard * size
+        samples = [self._sample(np.random.default_rng([self.seed, int(step), i]))
+                   for i in range(first, first + size)]
         noisy = np.stack([s[0] for s in samples]).astype(np.float32)
         clean = np.stack([s[1] for s in samples]).astype(np.float32)
         return noisy, clean
@@ -164,18 +170,19 @@ class PatchSampler:
         return np.ascontiguousarray(crop)
 
 
-def make_dataset(sampler: PatchSampler, start_step: int, end_step: int, *, parallel: int = 2):
-    """A tf.data.Dataset of the batches for steps [start_step, end_step), prefetched."""
-    import tensorflow as tf
+def prefetched_batches(sampler: PatchSampler, start_step: int, end_step: int,
+                       shards: Sequence[int] = (0,), n_shards: int = 1, *, ahead: int = 2):
+    """Batches for steps [start_step, end_step): per step, a list of (noisy, clean) for each
+    of `shards` (of `n_shards`), made by worker threads `ahead` steps in advance."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    size, batch = sampler.config.patch_size, sampler.config.batch_size
+    def make(step):
+        return [sampler.batch(step, shard, n_shards) for shard in shards]
 
-    def load(step):
-        noisy, clean = tf.numpy_function(sampler.batch, [step], [tf.float32, tf.float32])
-        noisy.set_shape((batch, size, size, 3))
-        clean.set_shape((batch, size, size, 3))
-        return noisy, clean
-
-    dataset = tf.data.Dataset.range(start_step, end_step)
-    dataset = dataset.map(load, num_parallel_calls=parallel, deterministic=True)
-    return dataset.prefetch(2)
+    with ThreadPoolExecutor(max_workers=ahead) as pool:
+        pending = [pool.submit(make, step) for step in range(start_step, min(end_step, start_step + ahead))]
+        for step in range(start_step, end_step):
+            batch = pending.pop(0).result()
+            if step + ahead < end_step:
+                pending.append(pool.submit(make, step + ahead))
+            yield batch

@@ -37,14 +37,17 @@ class ModelSpec:
     presets: dict[str, dict] = field(default_factory=dict)
     summary: str = ""
     deploy_fn: Callable[[Any], Any] | None = None  # training model -> deployable model
+    supernet_fn: Callable[[Any], Any] | None = None  # config -> (super-net, sub-net), shared layers
 
 
 def register_model(name: str, *, config: type, presets: dict[str, dict] | None = None,
-                   deploy: Callable[[Any], Any] | None = None):
+                   deploy: Callable[[Any], Any] | None = None,
+                   supernet: Callable[[Any], Any] | None = None):
     """Decorator registering a builder; a duplicate name is an error, not an override.
 
     `deploy` turns a trained model into the one that is exported (e.g. fuse ACNet branches,
-    drop a super-network's extra blocks); it must return a registry-built model.
+    drop a super-network's extra blocks); it must return a registry-built model. `supernet`
+    builds (super-net, sub-net) from a config for once-for-all training (train/steps.py).
     """
 
     def decorator(build_fn):
@@ -52,7 +55,7 @@ def register_model(name: str, *, config: type, presets: dict[str, dict] | None =
             raise RuntimeError(f"model {name!r} is registered twice ({build_fn.__module__})")
         doc = (build_fn.__doc__ or "").strip().splitlines()
         _REGISTRY[name] = ModelSpec(name, config, build_fn, dict(presets or {"default": {}}),
-                                    doc[0] if doc else "", deploy)
+                                    doc[0] if doc else "", deploy, supernet)
         return build_fn
 
     return decorator

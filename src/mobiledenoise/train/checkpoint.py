@@ -14,14 +14,20 @@ from pathlib import Path
 
 import numpy as np
 
+_WEIGHTS, _OPTIMIZER, _STATE = "model.weights.h5", "optimizer.npz", "state.json"
+
+
+def weights_file(folder: Path) -> Path:
+    return Path(folder) / _WEIGHTS
+
 
 def save(folder: Path, model, optimizer, state: dict) -> None:
     tmp, old = folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    model.save_weights(tmp / "model.weights.h5")
-    np.savez(tmp / "optimizer.npz", *[np.asarray(v.numpy()) for v in optimizer.variables])
-    (tmp / "state.json").write_text(json.dumps(state, indent=2))
+    model.save_weights(tmp / _WEIGHTS)
+    np.savez(tmp / _OPTIMIZER, *[np.asarray(v.numpy()) for v in optimizer.variables])
+    (tmp / _STATE).write_text(json.dumps(state, indent=2))
     shutil.rmtree(old, ignore_errors=True)
     if folder.exists():
         folder.rename(old)
@@ -32,19 +38,19 @@ def save(folder: Path, model, optimizer, state: dict) -> None:
 def find(folder: Path) -> Path | None:
     """The newest complete checkpoint folder (the `.old` one if a crash hit mid-swap)."""
     for candidate in (folder, folder.with_name(folder.name + ".old")):
-        if (candidate / "state.json").is_file():
+        if (candidate / _STATE).is_file():
             return candidate
     return None
 
 
 def load_state(folder: Path) -> dict:
-    return json.loads((folder / "state.json").read_text())
+    return json.loads((folder / _STATE).read_text())
 
 
 def restore(folder: Path, model, optimizer, trainable_variables) -> dict:
-    model.load_weights(folder / "model.weights.h5")
+    model.load_weights(folder / _WEIGHTS)
     optimizer.build(trainable_variables)
-    with np.load(folder / "optimizer.npz") as arrays:
+    with np.load(folder / _OPTIMIZER) as arrays:
         values = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
     if len(values) != len(optimizer.variables):
         raise RuntimeError(f"checkpoint {folder} holds {len(values)} optimizer variables, the "

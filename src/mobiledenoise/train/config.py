@@ -14,11 +14,16 @@ from typing import Any
 
 import yaml
 
+from mobiledenoise.data.patches import PatchConfig
 from mobiledenoise.errors import UserError
 
 
-@dataclass
-class TrainConfig:
+@dataclass(frozen=True)
+class TrainConfig(PatchConfig):
+    """Every recipe key. The patch and augmentation keys (patch_size, batch_size, flips,
+    mixup_*, synthetic_*, clean_only_share, cache_mb) are `PatchConfig`'s, defaults included;
+    `batch_size` is the global batch, split evenly over the replicas of a distributed run."""
+
     # what to train
     model: str = "unet"
     preset: str = "default"
@@ -31,17 +36,6 @@ class TrainConfig:
     exclude: list[str] = field(default_factory=list)  # glob patterns of pair names not to train on
     val_crop: int = 512  # validation images are centre-cropped to at most this size
     synthetic_from: list[str] = field(default_factory=list)  # folders of clean images
-    # patches and augmentation
-    patch_size: int = 128
-    batch_size: int = 8
-    flips: bool = True
-    mixup_prob: float = 0.0
-    mixup_alpha: float = 1.2
-    synthetic_prob: float = 0.0
-    synthetic_levels: str = "camera"
-    synthetic_jpeg: list[int] | None = None  # [lo, hi] JPEG quality of synthetic noisy inputs
-    synthetic_zoom: float = 1.0  # clean-only images: random zoom-out up to this factor
-    clean_only_share: float | None = None  # fraction of patches from clean-only images
     # optimisation
     init_from: str | None = None  # run folder whose weights start a new run (fine-tuning)
     steps: int = 2000
@@ -64,7 +58,8 @@ class TrainConfig:
     checkpoint_every: int = 200
     val_every: int = 200
     log_every: int = 10
-    distribute: str = "none"  # none | mirrored | multiworker
+    distribute: str = "none"  # none | mirrored | multiworker (TensorFlow backend)
+    worker_timeout_s: float = 300.0  # multiworker: a collective waiting longer ends the run
     deterministic: bool = False
     notes: str = ""
 

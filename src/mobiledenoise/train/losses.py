@@ -2,11 +2,15 @@
 `l1+0.2*msssim`.
 
 Every loss maps (prediction, target) float tensors in [0, 1] of shape (B, H, W, 3) to a scalar.
+They are written in keras.ops, so they run on the TensorFlow and the torch backend alike.
 """
 
 from __future__ import annotations
 
 import re
+
+import numpy as np
+from keras import ops
 
 from mobiledenoise.errors import UserError
 
@@ -14,49 +18,78 @@ _TERM = re.compile(r"^\s*(?:(?P<weight>\d+(?:\.\d*)?(?:e-?\d+)?)\s*\*\s*)?(?P<na
 
 
 def _l1(pred, target):
-    import tensorflow as tf
-
-    return tf.reduce_mean(tf.abs(pred - target))
+    return ops.mean(ops.abs(pred - target))
 
 
 def _l2(pred, target):
-    import tensorflow as tf
-
-    return tf.reduce_mean(tf.square(pred - target))
+    return ops.mean(ops.square(pred - target))
 
 
 def _charbonnier(pred, target, eps: float = 1e-3):
-    import tensorflow as tf
-
-    return tf.reduce_mean(tf.sqrt(tf.square(pred - target) + eps**2))
+    return ops.mean(ops.sqrt(ops.square(pred - target) + eps**2))
 
 
 def _psnr_loss(pred, target):
     """Negative PSNR per image, averaged (Megvii 'trained to maximize PSNR')."""
-    import tensorflow as tf
-
-    mse = tf.reduce_mean(tf.square(pred - target), axis=[1, 2, 3])
-    return tf.reduce_mean(10.0 * tf.math.log(mse + 1e-10) / tf.math.log(10.0))
+    mse = ops.mean(ops.square(pred - target), axis=(1, 2, 3))
+    return ops.mean(10.0 * ops.log(mse + 1e-10) / np.log(10.0))
 
 
 _MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 
 def _msssim(pred, target):
-    """1 − MS-SSIM, with as many of the 5 standard scales as the patch size allows."""
-    import tensorflow as tf
-
+    """1 − MS-SSIM, with as many of the 5 standard scales as the patch size allows. The
+    arithmetic of `tf.image.ssim_multiscale` (Gaussian σ 1.5, valid windows, 2×2 average
+    pooling, ReLU'd terms), written in keras.ops so it runs on every backend."""
     size = min(int(pred.shape[1]), int(pred.shape[2]))
     filter_size = 11 if size >= 88 else 7
     scales = 1
     while scales < 5 and size // 2**scales >= filter_size:
         scales += 1
-    weights = _MSSSIM_WEIGHTS[:scales]
-    weights = [w / sum(weights) for w in weights]
-    pred, target = tf.clip_by_value(pred, 0.0, 1.0), tf.clip_by_value(target, 0.0, 1.0)
-    value = tf.image.ssim_multiscale(pred, target, 1.0, power_factors=weights,
-                                     filter_size=filter_size)
-    return 1.0 - tf.reduce_mean(value)
+    weights = np.array(_MSSSIM_WEIGHTS[:scales]) / sum(_MSSSIM_WEIGHTS[:scales])
+    x, y = ops.clip(pred, 0.0, 1.0), ops.clip(target, 0.0, 1.0)
+    window = _gaussian_window(filter_size, int(pred.shape[-1]))
+    terms = []
+    for scale in range(scales):
+        if scale:
+            x, y = _halve(x), _halve(y)
+        ssim, cs = _ssim_per_channel(x, y, window)
+        terms.append(ops.relu(ssim if scale == scales - 1 else cs))
+    value = 1.0
+    for term, weight in zip(terms, weights):
+        value = value * ops.power(term, float(weight))
+    return 1.0 - ops.mean(value)
+
+
+def _gaussian_window(size: int, channels: int, sigma: float = 1.5):
+    coords = np.arange(size, dtype=np.float64) - (size - 1) / 2
+    g = np.exp(-0.5 * coords**2 / sigma**2)
+    window = np.outer(g, g) / np.outer(g, g).sum()
+    return np.tile(window[:, :, None, None], (1, 1, channels, 1)).astype("float32")
+
+
+def _halve(x):
+    """2×2 average pooling; an odd side is first padded by mirroring, as TensorFlow does."""
+    h, w = int(x.shape[1]), int(x.shape[2])
+    if h % 2 or w % 2:
+        x = ops.pad(x, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="symmetric")
+    return ops.average_pool(x, 2, 2, padding="valid")
+
+
+def _ssim_per_channel(x, y, window, max_val: float = 1.0):
+    """(SSIM, contrast-structure) per image and channel, averaged over valid windows."""
+    c1, c2 = (0.01 * max_val) ** 2, (0.03 * max_val) ** 2
+
+    def blur(v):
+        return ops.depthwise_conv(v, window, 1, padding="valid")
+
+    mean_x, mean_y = blur(x), blur(y)
+    num0, den0 = 2.0 * mean_x * mean_y, ops.square(mean_x) + ops.square(mean_y)
+    luminance = (num0 + c1) / (den0 + c1)
+    num1, den1 = 2.0 * blur(x * y), blur(ops.square(x) + ops.square(y))
+    cs = (num1 - num0 + c2) / (den1 - den0 + c2)
+    return ops.mean(luminance * cs, axis=(1, 2)), ops.mean(cs, axis=(1, 2))
 
 
 LOSSES = {

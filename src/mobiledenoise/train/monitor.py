@@ -1,17 +1,55 @@
 """What a training run shows while it runs: `log.csv` + TensorBoard scalars (`RunLog`) and a
-progress bar with the loss and validation PSNR (`TrainProgress`)."""
+progress bar with the loss and validation PSNR (`TrainProgress`).
+
+TensorBoard events are written with the `tensorboard` package's record writer and protos, not
+`tf.summary`, so a torch-backend run writes the same files without importing TensorFlow.
+"""
 
 from __future__ import annotations
 
 import csv
+import socket
+import time
 from pathlib import Path
 
 
-class RunLog:
-    """log.csv (truncated to the resume step, so a resumed curve has no duplicates) and TensorBoard."""
+class ScalarWriter:
+    """An `events.out.tfevents.*` file of scalar summaries (what `tf.summary.scalar` writes)."""
 
-    def __init__(self, out_dir: Path, start: int):
-        self.path = out_dir / "log.csv"
+    def __init__(self, folder: Path):
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.summary.writer.record_writer import RecordWriter
+
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"events.out.tfevents.{time.time():.6f}.{socket.gethostname()}"
+        self._file = (folder / name).open("wb")
+        self._records = RecordWriter(self._file)
+        self._records.write(Event(wall_time=time.time(), file_version="brain.Event:2")
+                            .SerializeToString())
+
+    def write(self, step: int, values: dict) -> None:
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        summary = Summary(value=[Summary.Value(tag=k, simple_value=float(v)) for k, v in values.items()])
+        self._records.write(Event(wall_time=time.time(), step=step, summary=summary)
+                            .SerializeToString())
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class RunLog:
+    """log.csv (truncated to the resume step, so a resumed curve has no duplicates) and
+    TensorBoard; `enabled=False` (a non-chief worker) writes nothing."""
+
+    def __init__(self, run, start: int, enabled: bool = True):
+        self.enabled = enabled
+        self.path = run.log
+        if not enabled:
+            return
+        self.tensorboard = ScalarWriter(run.tensorboard)
         rows = []
         if self.path.exists() and start > 0:
             with self.path.open() as f:
@@ -28,9 +66,9 @@ class RunLog:
             writer.writeheader()
             writer.writerows(self.rows)
 
-    def write(self, row: dict, tb_writer) -> None:
-        import tensorflow as tf
-
+    def write(self, row: dict) -> None:
+        if not self.enabled:
+            return
         new_fields = [k for k in row if self.rows and k not in self.rows[0]]
         self.rows.append({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
         if new_fields or len(self.rows) == 1:
@@ -39,13 +77,12 @@ class RunLog:
             with self.path.open("a", newline="") as f:
                 csv.DictWriter(f, fieldnames=list(self.rows[0])).writerow(
                     {k: self.rows[-1].get(k, "") for k in self.rows[0]})
-        with tb_writer.as_default(step=row["step"]):
-            for key, value in row.items():
-                if key != "step":
-                    tf.summary.scalar(key, value)
+        self.tensorboard.write(row["step"], {k: v for k, v in row.items() if k != "step"})
 
     def close(self) -> None:
-        self._rewrite()
+        if self.enabled:
+            self._rewrite()
+            self.tensorboard.close()
 
 
 class TrainProgress:

@@ -4,29 +4,52 @@
       config.yaml        the resolved training config (defaults <- recipe <- CLI overrides)
       model.json         {"model": name, "config": {...}} — rebuilds the architecture
       best.weights.h5    weights with the best validation PSNR so far
-      checkpoint/        last checkpoint: weights.h5, optimizer.npz, state.json (exact resume)
+      checkpoint/        last checkpoint: model.weights.h5, optimizer.npz, state.json (exact resume)
       log.csv            step, losses, learning rate, validation PSNR
       tensorboard/       the same as TensorBoard events
+
+In a multi-worker run only the chief writes it.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from mobiledenoise.errors import UserError
+from mobiledenoise.train import checkpoint as ckpt
 
-MODEL_JSON = "model.json"
-BEST_WEIGHTS = "best.weights.h5"
-CHECKPOINT_DIR = "checkpoint"
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The one place that knows the layout above (the checkpoint folder's own files are
+    `train/checkpoint.py`'s)."""
+
+    root: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "root", Path(self.root))
+
+    config = property(lambda self: self.root / "config.yaml")
+    model_json = property(lambda self: self.root / "model.json")
+    best_weights = property(lambda self: self.root / "best.weights.h5")
+    checkpoint = property(lambda self: self.root / "checkpoint")
+    last_weights = property(lambda self: ckpt.weights_file(self.checkpoint))
+    log = property(lambda self: self.root / "log.csv")
+    tensorboard = property(lambda self: self.root / "tensorboard")
+
+    def write_identity(self, identity: dict) -> None:
+        """model.json: what `load_model` rebuilds the architecture from."""
+        self.model_json.write_text(json.dumps(identity, indent=2))
 
 
 def is_run_dir(path: str | Path) -> bool:
-    return (Path(path) / MODEL_JSON).is_file()
+    return RunFolder(path).model_json.is_file()
 
 
 def read_model_json(run_dir: str | Path) -> dict:
-    return json.loads((Path(run_dir) / MODEL_JSON).read_text())
+    return json.loads(RunFolder(run_dir).model_json.read_text())
 
 
 def load_model(source: str | Path, *, input_shape=(None, None, 3), batch_size=None,
@@ -44,7 +67,8 @@ def load_model(source: str | Path, *, input_shape=(None, None, 3), batch_size=No
         identity = read_model_json(path)
         model = build_model(identity["model"], identity["config"], input_shape=input_shape,
                             batch_size=batch_size)
-        candidates = [path / BEST_WEIGHTS, path / CHECKPOINT_DIR / "model.weights.h5"]
+        run = RunFolder(path)
+        candidates = [run.best_weights, run.last_weights]
         if weights == "last":
             candidates.reverse()
         for file in candidates:
@@ -54,7 +78,7 @@ def load_model(source: str | Path, *, input_shape=(None, None, 3), batch_size=No
         raise UserError(f"expected trained weights in run folder {path}, found none; "
                         "train it first (`mobiledenoise train ... --out RUN`)")
     if path.exists():
-        raise UserError(f"expected a run folder holding {MODEL_JSON} or a model name, received "
+        raise UserError(f"expected a run folder holding model.json or a model name, received "
                         f"{path}; pass the folder given to `mobiledenoise train --out`")
     if str(source) in list_models():
         return build_model(str(source), None, input_shape=input_shape, batch_size=batch_size)

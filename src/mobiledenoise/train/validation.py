@@ -5,6 +5,7 @@ most `crop` pixels a side, rounded down to the model's required multiple."""
 from __future__ import annotations
 
 import numpy as np
+from keras import ops
 
 from mobiledenoise.data.imageio import from_float, to_float
 from mobiledenoise.data.pairs import Pair, load_pair
@@ -32,8 +33,8 @@ class ValidationSet:
     def evaluate(self, model, with_ssim: bool = False) -> dict:
         psnrs, ssims = [], []
         for _, noisy, clean in self.items:
-            output = model(to_float(noisy)[None], training=False)
-            restored = from_float(np.asarray(output)[0], clean.dtype)
+            output = ops.convert_to_numpy(model(to_float(noisy)[None], training=False))
+            restored = from_float(output[0], clean.dtype)
             psnrs.append(psnr(restored, clean))
             if with_ssim:
                 ssims.append(ssim(restored, clean))
