@@ -125,6 +125,31 @@ def test_patches_are_aligned_and_a_pure_function_of_the_step(tmp_path):
     assert not np.array_equal(noisy, sampler.batch(8)[0])
 
 
+def test_shards_of_a_batch_are_its_slices_and_depend_only_on_seed_step_and_shard(tmp_path):
+    # A replica of a cluster makes only its shard; together they are the single-process batch.
+    config = PatchConfig(patch_size=16, batch_size=6, mixup_prob=0.5)
+    sampler = PatchSampler(_offset_pairs(tmp_path), config, seed=3)
+    whole = sampler.batch(7)
+    for shards in (2, 3):
+        parts = [PatchSampler(sampler.pairs, config, seed=3).batch(7, shard, shards)
+                 for shard in reversed(range(shards))][::-1]
+        for i in range(2):
+            np.testing.assert_array_equal(np.concatenate([p[i] for p in parts]), whole[i])
+    assert not np.array_equal(sampler.batch(7, 0, 2)[0], sampler.batch(7, 1, 2)[0])
+
+
+def test_prefetched_batches_are_the_batches_of_each_step_in_order(tmp_path):
+    from mobiledenoise.data.patches import prefetched_batches
+
+    sampler = PatchSampler(_offset_pairs(tmp_path), PatchConfig(patch_size=16, batch_size=4), seed=1)
+    got = list(prefetched_batches(sampler, 3, 8, shards=(1,), n_shards=2))
+    assert len(got) == 5
+    for step, [(noisy, clean)] in zip(range(3, 8), got):
+        expected = sampler.batch(step, 1, 2)
+        np.testing.assert_array_equal(noisy, expected[0])
+        np.testing.assert_array_equal(clean, expected[1])
+
+
 def test_mixup_blends_pairs_consistently(tmp_path):
     config = PatchConfig(patch_size=16, batch_size=8, mixup_prob=1.0)
     pairs = _offset_pairs(tmp_path)

@@ -28,6 +28,21 @@ def test_clone_shares_weights_and_rounds_where_tflite_does():
     assert "residual" not in rounded and "clip" in rounded  # rounded once, on the [0, 1] clamp
 
 
+@pytest.mark.parametrize("low,high", [(-0.3, 1.2), (0.0, 1.0), (-2.0, 0.0), (-0.01, 3.7)])
+def test_fake_quant_rounds_and_passes_gradients_like_tensorflows_op(low, high):
+    import tensorflow as tf
+
+    from mobiledenoise.train.fake_quant import fake_quant
+
+    x = tf.constant(np.random.default_rng(0).uniform(low - 0.5, high + 0.5, 4000), tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours = fake_quant(x, tf.constant(low), tf.constant(high))
+        reference = tf.quantization.fake_quant_with_min_max_vars(x, low, high, num_bits=8)
+    np.testing.assert_allclose(ours, reference, atol=1e-6)
+    np.testing.assert_array_equal(tape.gradient(ours, x), tape.gradient(reference, x))
+
+
 def test_fake_quant_error_matches_the_int8_export_error():
     # The clone must round as coarsely as the export does: its error against the float model
     # has the size of the INT8 .tflite's error (not ~0 as without rounding, not far larger).

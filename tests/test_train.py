@@ -49,6 +49,45 @@ def test_losses_values_and_weighted_sums():
         parse_loss("l1+ssimm")
 
 
+@pytest.mark.parametrize("size", [32, 45, 96])
+def test_msssim_in_keras_ops_matches_tensorflows(size):
+    import tensorflow as tf
+
+    from mobiledenoise.train.losses import make_loss
+
+    rng = np.random.default_rng(size)
+    a = rng.random((2, size, size, 3), dtype=np.float32)
+    b = np.clip(a + rng.normal(0, 0.1, a.shape), 0, 1).astype(np.float32)
+    filter_size = 11 if size >= 88 else 7
+    scales = {32: 3, 45: 3, 96: 4}[size]  # halvings while the side stays >= the filter
+    weights = np.array([0.0448, 0.2856, 0.3001, 0.2363, 0.1333][:scales])
+    reference = 1 - float(tf.reduce_mean(tf.image.ssim_multiscale(
+        a, b, 1.0, power_factors=list(weights / weights.sum()), filter_size=filter_size)))
+    assert float(make_loss("msssim")(a, b)) == pytest.approx(reference, abs=1e-6)
+
+
+def test_tensorboard_events_hold_the_logged_scalars(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from mobiledenoise.train.monitor import RunLog
+    from mobiledenoise.train.runs import RunFolder
+
+    log = RunLog(RunFolder(tmp_path), start=0)
+    for step in (1, 2):
+        log.write({"step": step, "loss": 0.5 / step, "lr": 1e-3})
+    log.close()
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("loss")] == [(1, 0.5), (2, 0.25)]
+
+
+def test_once_for_all_needs_a_model_with_a_super_network(pair_folder, tmp_path):
+    from mobiledenoise.train.trainer import train
+
+    with pytest.raises(UserError, match="super-network.*enerzai.*received 'unet'"):
+        train(_config(pair_folder, steps=2, ofa_threshold_db=30.0), tmp_path / "run", progress=False)
+
+
 def test_schedules():
     from mobiledenoise.train.schedules import CyclicalLR, make_schedule
 
@@ -115,9 +154,12 @@ def _cli(*args, env=None):
 
 
 @pytest.mark.slow
-def test_killed_process_resumes_with_the_same_curve(pair_folder, tmp_path):
+@pytest.mark.parametrize("backend", ["tensorflow", "torch"])
+def test_killed_process_resumes_with_the_same_curve(pair_folder, tmp_path, backend):
     """SIGKILL a real training process after its first checkpoint; the rerun matches."""
-    args = ["train", "--model", "unet", "--preset", "tiny", "--data", str(pair_folder),
+    if backend == "torch":
+        pytest.importorskip("torch")
+    args = ["train", "--backend", backend, "--model", "unet", "--preset", "tiny", "--data", str(pair_folder),
             "--steps", "40", "--patch-size", "16", "--batch-size", "2", "--quiet",
             "--set", "checkpoint_every=4", "--set", "log_every=1", "--set", "deterministic=true",
             "--set", "val_every=20", "--set", "val_crop=32"]

@@ -15,8 +15,9 @@ Design choices:
   the converter's ranges), not learnt: the export calibrates its own ranges on real images, so
   training must make the weights robust to ranges of that kind, not to a learnt set that the
   converter would not use.
-- Rounding uses `tf.quantization.fake_quant_with_min_max_vars` (straight-through gradient inside
-  the range, zero outside), so this module needs the TensorFlow backend, as training does.
+- Rounding is `tf.quantization.fake_quant_with_min_max_vars`'s arithmetic (nudged range,
+  straight-through gradient inside it, zero outside), written in keras.ops (`fake_quant`) so
+  quantisation-aware training runs on the torch backend too.
 - The ranges are not checkpointed: a resumed run re-estimates them within a few dozen steps.
 
 Measured on the shipped model (PolyU validation): the clone's simulated INT8 loss is 0.25 dB,
@@ -29,6 +30,7 @@ they are the wider ones, so training against them is the conservative choice.
 from __future__ import annotations
 
 import keras
+from keras import ops
 
 FUSED_ACTIVATIONS = ("relu",)  # conv/add + ReLU is one TFLite op, rounded once after the ReLU
 _FUSING_LAYERS = (keras.layers.Conv2D, keras.layers.Conv2DTranspose, keras.layers.DepthwiseConv2D,
@@ -48,20 +50,30 @@ class FakeQuant(keras.layers.Layer):
         self.batches = self.add_weight(shape=(), initializer="zeros", trainable=False, name="batches")
 
     def call(self, x, training=False):
-        import tensorflow as tf
-
         if training:
-            low = tf.minimum(tf.reduce_min(x), 0.0)
-            high = tf.maximum(tf.reduce_max(x), 0.0)
-            keep = tf.where(self.batches > 0, self.momentum, 0.0)  # the first batch sets the range
+            low = ops.stop_gradient(ops.minimum(ops.min(x), 0.0))
+            high = ops.stop_gradient(ops.maximum(ops.max(x), 0.0))
+            keep = ops.where(self.batches > 0, self.momentum, 0.0)  # the first batch sets the range
             self.range_min.assign(keep * self.range_min + (1.0 - keep) * low)
             self.range_max.assign(keep * self.range_max + (1.0 - keep) * high)
             self.batches.assign_add(1.0)
-        high = tf.maximum(self.range_max, self.range_min + 1e-6)  # no range yet: a tiny one
-        return tf.quantization.fake_quant_with_min_max_vars(x, self.range_min, high, num_bits=8)
+        high = ops.maximum(self.range_max, self.range_min + 1e-6)  # no range yet: a tiny one
+        return fake_quant(x, self.range_min, high)
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum}
+
+
+def fake_quant(x, low, high, levels: int = 255):
+    """`tf.quantization.fake_quant_with_min_max_vars(x, low, high, num_bits=8)` in keras.ops:
+    the range is nudged so that 0 is a grid point, values are clamped to it and rounded half
+    up; the gradient passes straight through inside the range and is 0 outside."""
+    scale = (high - low) / levels
+    zero_point = ops.clip(ops.floor(-low / scale + 0.5), 0.0, float(levels))
+    nudged_low, nudged_high = -zero_point * scale, (levels - zero_point) * scale
+    clamped = ops.clip(x, nudged_low, nudged_high)
+    rounded = ops.floor((clamped - nudged_low) / scale + 0.5) * scale + nudged_low
+    return clamped + ops.stop_gradient(rounded - clamped)
 
 
 def _fuses_into_next(layer) -> bool:

@@ -75,7 +75,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: bool = True,
     run = runs.RunFolder(out_dir)
     found = checkpoint.find(run.checkpoint)
     _check_resume(config, run, found)
-    keras.utils.set_random_seed(config.seed)
+    _seed(config.seed)
     if config.deterministic:
         _deterministic_ops()
     train_pairs, val_pairs = _pairs(config)
@@ -152,6 +152,23 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: bool = True,
         model.save_weights(run.best_weights)
     return TrainResult(run.root, step, state["best_val_psnr"], input_psnr, time.time() - began,
                        start, placement.replicas)
+
+
+def _seed(seed: int) -> None:
+    """`keras.utils.set_random_seed`, which also seeds TensorFlow when it is installed and so
+    imports it; a torch run hides TensorFlow from that call to keep its training side free of it."""
+    import sys
+
+    import keras
+
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    sys.modules["tensorflow"] = None  # `import tensorflow` raises ImportError meanwhile
+    try:
+        keras.utils.set_random_seed(seed)
+    finally:
+        del sys.modules["tensorflow"]
 
 
 def _deterministic_ops() -> None:
