@@ -78,8 +78,8 @@ def main() -> int:
             return child.returncode
         rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
     base = rows[0]["steps_per_s"]
-    table = [f"Recipe {args.recipe.relative_to(ROOT)}: {rows[0]['model']}, batch {rows[0]['batch']}, "
-             f"{args.steps} timed steps after {args.warmup} warm-up steps, {os.cpu_count()} CPU "
+    table = [f"Recipe {args.recipe.relative_to(ROOT)}: {rows[0]['model']}, "
+             f"batch {rows[0]['batch']}, {args.steps} timed steps after {args.warmup} warm-up steps, {os.cpu_count()} CPU "
              "cores (shared; compare the ratio).", "",
              "| backend | median step (s) | mean step (s) | steps/s | vs tensorflow |",
              "|---|---|---|---|---|"]

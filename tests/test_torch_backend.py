@@ -43,8 +43,8 @@ _TORCH_SIDE = textwrap.dedent("""
         outputs[name] = np.asarray(model(probe, training=False).detach().cpu())
     np.savez(f"{out}/outputs.npz", probe=probe, **outputs)
     import keras
-    print(json.dumps({"backend": keras.backend.backend(),
-                      "tensorflow": sorted(m for m in sys.modules if m.split(".")[0] == "tensorflow")}))
+    tensorflow = sorted(m for m in sys.modules if m.split(".")[0] == "tensorflow")
+    print(json.dumps({"backend": keras.backend.backend(), "tensorflow": tensorflow}))
 """)
 
 

@@ -180,7 +180,8 @@ def prefetched_batches(sampler: PatchSampler, start_step: int, end_step: int,
         return [sampler.batch(step, shard, n_shards) for shard in shards]
 
     with ThreadPoolExecutor(max_workers=ahead) as pool:
-        pending = [pool.submit(make, step) for step in range(start_step, min(end_step, start_step + ahead))]
+        first = range(start_step, min(end_step, start_step + ahead))
+        pending = [pool.submit(make, step) for step in first]
         for step in range(start_step, end_step):
             batch = pending.pop(0).result()
             if step + ahead < end_step:

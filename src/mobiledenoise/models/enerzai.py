@@ -83,7 +83,8 @@ def _super_blocks(config: EnerzaiConfig, features):
 @register_model("enerzai", config=EnerzaiConfig, presets={
     "default": {},
     "tiny": {"widths": (4, 8), "super_blocks": 1, "growth": 4, "dense_layers": 2},
-}, deploy=lambda model: detach_super(model), supernet=lambda config: build_super_and_sub(config))
+}, deploy=lambda model: detach_super(model),
+    supernet=lambda config: build_super_and_sub(config))
 def build_enerzai(config: EnerzaiConfig, inputs):
     """ENERZAi: once-for-all sub-net (shared U-Net + one conv); super-net: build_super_and_sub."""
     features = unet_trunk(inputs, config.widths, config.convs_per_level)

@@ -31,7 +31,8 @@ class ScalarWriter:
         from tensorboard.compat.proto.event_pb2 import Event
         from tensorboard.compat.proto.summary_pb2 import Summary
 
-        summary = Summary(value=[Summary.Value(tag=k, simple_value=float(v)) for k, v in values.items()])
+        summary = Summary(value=[Summary.Value(tag=k, simple_value=float(v))
+                                 for k, v in values.items()])
         self._records.write(Event(wall_time=time.time(), step=step, summary=summary)
                             .SerializeToString())
         self._file.flush()

@@ -84,7 +84,8 @@ def place(kind: str, *, worker_timeout_s: float) -> Placement:
         workers = sum(spec.num_tasks(job) for job in spec.jobs if job in ("chief", "worker"))
     else:
         strategy = tf.distribute.get_strategy()
-    ids = strategy.experimental_distribute_values_from_function(lambda ctx: ctx.replica_id_in_sync_group)
+    ids = strategy.experimental_distribute_values_from_function(
+        lambda ctx: ctx.replica_id_in_sync_group)
     shards = tuple(int(i) for i in strategy.experimental_local_results(ids))
     return Placement(strategy, shards, strategy.num_replicas_in_sync,
                      bool(strategy.extended.should_checkpoint), workers)

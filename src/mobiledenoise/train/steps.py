@@ -64,7 +64,8 @@ class DistillStep(PlainStep):
         prediction = self.forward(noisy, training=True)
         l_pix = self.loss_fn(prediction, clean)
         l_kd = self.loss_fn(prediction, target)
-        return {"loss": (1.0 - self.alpha) * l_pix + self.alpha * l_kd, "l_pix": l_pix, "l_kd": l_kd}
+        loss = (1.0 - self.alpha) * l_pix + self.alpha * l_kd
+        return {"loss": loss, "l_pix": l_pix, "l_kd": l_kd}
 
 
 class SuperSubStep(PlainStep):
@@ -80,7 +81,8 @@ class SuperSubStep(PlainStep):
     def __init__(self, super_model, sub_model, loss_fn, super_weight: float = 1.0,
                  threshold_db: float = float("inf")):
         super().__init__(sub_model, loss_fn, phase="joint")
-        self.super_model, self.super_weight, self.threshold_db = super_model, super_weight, threshold_db
+        self.super_model, self.super_weight = super_model, super_weight
+        self.threshold_db = threshold_db
 
     @property
     def checkpoint_model(self):

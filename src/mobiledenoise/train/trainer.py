@@ -136,8 +136,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: bool = True,
         if chief:
             trainer.save(run.checkpoint, state)
         log.close()
-        raise UserError(f"interrupted at step {step}; checkpoint saved in {run.checkpoint}; run the "
-                        "same command again to resume") from None
+        raise UserError(f"interrupted at step {step}; checkpoint saved in {run.checkpoint}; run "
+                        "the same command again to resume") from None
     except Exception as exc:
         if not placement.lost_peer(exc):
             raise
