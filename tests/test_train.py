@@ -217,6 +217,7 @@ def test_mirrored_strategy_on_two_logical_cpus(pair_folder, tmp_path):
     (["--model", "nosuchnet"], "registered model name"),
     (["--loss", "l7"], "expected a loss"),
     (["--set", "bogus_key=1"], "bogus_key"),
+    (["--backend", "jax"], "expected --backend tensorflow|torch"),
 ])
 def test_train_cli_bad_input_is_one_line_exit_2(pair_folder, tmp_path, args, message):
     base = ["train", "--data", str(pair_folder), "--steps", "1", "--out", str(tmp_path / "r")]

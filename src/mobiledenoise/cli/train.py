@@ -39,8 +39,6 @@ def train(
                  "teacher": teacher, "distribute": distribute}
     overrides.update(train_config.parse_set(set_ or []))
     config = train_config.resolve(recipe, overrides)
-    if config.distribute == "mirrored":
-        _split_cpu_if_single_device()
     from mobiledenoise.train.trainer import train as run_training
 
     result = run_training(config, out, progress=not quiet)
@@ -63,19 +61,6 @@ def _select_backend(backend: str | None) -> None:
                         f"whose Keras already runs on {sys.modules['keras'].backend.backend()}; "
                         f"run `KERAS_BACKEND={backend} mobiledenoise train ...` instead")
     os.environ["KERAS_BACKEND"] = backend
-
-
-def _split_cpu_if_single_device() -> None:
-    """Without GPUs, mirror across two logical CPU devices so `mirrored` really replicates."""
-    import tensorflow as tf
-
-    if not tf.config.list_physical_devices("GPU"):
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        try:
-            tf.config.set_logical_device_configuration(
-                cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        except RuntimeError:  # already initialised (e.g. inside tests)
-            pass
 
 
 def register(app: typer.Typer) -> None:

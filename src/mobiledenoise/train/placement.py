@@ -73,6 +73,8 @@ def place(kind: str, *, worker_timeout_s: float) -> Placement:
 
     workers = 1
     if kind == "mirrored":
+        if not tf.config.list_physical_devices("GPU"):
+            _split_cpu(tf)
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
         strategy = tf.distribute.MirroredStrategy(devices=devices)
@@ -89,6 +91,15 @@ def place(kind: str, *, worker_timeout_s: float) -> Placement:
     shards = tuple(int(i) for i in strategy.experimental_local_results(ids))
     return Placement(strategy, shards, strategy.num_replicas_in_sync,
                      bool(strategy.extended.should_checkpoint), workers)
+
+
+def _split_cpu(tf) -> None:
+    """Without GPUs, mirror across two logical CPU devices so `mirrored` really replicates."""
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    except RuntimeError:  # the runtime already started (e.g. inside tests): keep its devices
+        pass
 
 
 def check_batch_split(batch_size: int, replicas: int) -> None:
