@@ -35,14 +35,14 @@ def time_steps(recipe: Path, warmup: int, steps: int) -> dict:
     from mobiledenoise.train.losses import make_loss
     from mobiledenoise.train.placement import place
     from mobiledenoise.train.steps import build_step
-    from mobiledenoise.train.trainer import _pairs
+    from mobiledenoise.train.trainer import training_pairs
     from mobiledenoise.train.update import PhaseTrainer
 
     config = train_config.resolve(recipe, {"steps": warmup + steps})
     placement = place("none", worker_timeout_s=config.worker_timeout_s)
     step = build_step(config, make_loss(config.loss))
     trainer = PhaseTrainer(step, config, placement)
-    sampler = PatchSampler(_pairs(config)[0], config, seed=config.seed)
+    sampler = PatchSampler(training_pairs(config)[0], config, seed=config.seed)
     times = []
     for batch in prefetched_batches(sampler, 0, warmup + steps):
         began = time.perf_counter()

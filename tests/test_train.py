@@ -124,14 +124,20 @@ def test_training_lowers_loss_and_writes_the_run_folder(pair_folder, tmp_path):
     assert model.denoiser_name == "unet"
 
 
-def test_resume_gives_the_same_loss_curve_and_weights(pair_folder, tmp_path):
+@pytest.mark.parametrize("trick", [{}, {"model": "enerzai", "ofa_threshold_db": 0.0}],
+                         ids=["plain", "once-for-all"])
+def test_resume_gives_the_same_loss_curve_and_weights(pair_folder, tmp_path, trick):
+    """Once-for-all detaches at the first validation (step 4): the stop at step 5 is in the
+    sub-net phase, which the resumed run must rebuild from the checkpoint."""
     from mobiledenoise.train.runs import load_model
     from mobiledenoise.train.trainer import train
 
-    config = _config(pair_folder, steps=12)
+    config = _config(pair_folder, steps=12, **trick)
     train(config, tmp_path / "whole", progress=False)
     first = train(config, tmp_path / "split", progress=False, stop_after=5)  # "killed" at step 5
     assert first.steps == 5
+    state = json.loads((tmp_path / "split" / "checkpoint" / "state.json").read_text())
+    assert state["phase"] == ("sub" if trick else "main")
     second = train(config, tmp_path / "split", progress=False)
     assert second.resumed_from == 5 and second.steps == 12
     np.testing.assert_allclose(_log(tmp_path / "split"), _log(tmp_path / "whole"), atol=1e-6)
@@ -229,15 +235,15 @@ def test_train_cli_bad_input_is_one_line_exit_2(pair_folder, tmp_path, args, mes
 def test_extra_training_sources_never_change_the_validation_split(pair_folder, tmp_path):
     """train_only folders and clean-only synthetic_from images train, never validate, and adding
     them leaves the by-scene validation set of --data exactly as it was."""
-    from mobiledenoise.train.trainer import _pairs
+    from mobiledenoise.train.trainer import training_pairs
 
     from conftest import make_pair_folder
 
     extra = make_pair_folder(tmp_path / "extra", n_scenes=5, seed=3)
-    plain_train, plain_val = _pairs(_config(pair_folder))
+    plain_train, plain_val = training_pairs(_config(pair_folder))
     config = _config(pair_folder, train_only=[str(extra)], synthetic_from=[str(extra / "clean")],
                      exclude=["*scene4_1"])
-    train, val = _pairs(config)
+    train, val = training_pairs(config)
     assert [p.name for p in val] == [p.name for p in plain_val]
     assert not any(p.noisy == p.clean for p in val)
     names = [p.name for p in train]

@@ -38,7 +38,7 @@ class TrainResult:
     replicas: int = 1
 
 
-def _pairs(config: TrainConfig):
+def training_pairs(config: TrainConfig):
     """(train, validation) pairs. Only the `data` folders are split by scene: `train_only`
     folders and clean-only `synthetic_from` images only ever train, so adding them can never
     move a scene from validation into training."""
@@ -78,7 +78,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: bool = True,
     _seed(config.seed)
     if config.deterministic:
         _deterministic_ops()
-    train_pairs, val_pairs = _pairs(config)
+    train_pairs, val_pairs = training_pairs(config)
     placement = place(config.distribute, worker_timeout_s=config.worker_timeout_s)
     check_batch_split(config.batch_size, placement.replicas)
     loss_fn = make_loss(config.loss)
