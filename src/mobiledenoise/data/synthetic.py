@@ -85,7 +85,8 @@ PRESETS: dict[str, NoiseLevels] = {
     # nearly white beyond lag 1. Shot up to 5e-2 puts ~25 % of draws at or above SIDD's
     # phone level (std ≈ 17–20 /255) and reaches night-time phones; the low end (1e-5,
     # std ≈ 1 /255) is a nearly clean photo. Caution, measured: models trained on it do WORSE
-    # on real phone noise than on `camera` (benchmarks/results/ladder-attempt-vm.md).
+    # on real phone noise than on `camera` (benchmarks/results/ladder-attempt-vm.md), and the
+    # chroma reduction is the cause, not the heavier levels (noise-ablation-vm.md there).
     "calibrated": NoiseLevels(shot_range=(1e-5, 5e-2), chroma_gain=(0.3, 1.0),
                               chroma_blur=(0.0, 0.8)),
     # The first fit (stage 1 of the shipped models): its strong, blurred chroma reduction left
