@@ -87,7 +87,7 @@ def fixed_to_tflite(fixed, calibration: Iterable[np.ndarray] | None = None,
     if precision == "int8":
         height, width = fixed.inputs[0].shape[1:3]
         size = (height, width) if height and width else None
-        patches = _fitted(calibration, size, multiple)
+        patches = fitted_patches(calibration, size, multiple)
         if range_percentile is not None and range_percentile < 100.0:
             patches = list(patches)  # used twice: calibration, then the percentiles
             narrowing = percentile_ranges(patches, range_percentile)
@@ -122,7 +122,7 @@ def _rebuild(model, size: tuple[int, int] | None):
     return fixed
 
 
-def _fitted(calibration: Iterable[np.ndarray], size, multiple: int) -> Iterator[np.ndarray]:
+def fitted_patches(calibration: Iterable[np.ndarray], size, multiple: int) -> Iterator[np.ndarray]:
     """Calibration patches as float images fitted to the export size (or the model's multiple)."""
     count = 0
     for patch in calibration:
