@@ -80,13 +80,17 @@ def options(fp32: bytes, model, patches, shipped: bytes) -> dict[str, tuple[str,
         f"converter {PERCENTILE:g}th pct (today)": ("TFLiteConverter + private _mlir_quantize",
                                                    converter(PERCENTILE)),
         "shipped fast_int8.tflite": ("today's export of the QAT run", lambda: shipped),
-        "AEQ min/max": ("ai-edge-quantizer", edge()),
-        "AEQ OCTAV weights": ("ai-edge-quantizer", edge(algorithm="octav")),
-        "AEQ MSE weights": ("ai-edge-quantizer", edge(algorithm="mse")),
-        f"AEQ min/max + {PERCENTILE:g}th pct": ("ai-edge-quantizer", edge(range_percentile=PERCENTILE)),
-        f"AEQ OCTAV + {PERCENTILE:g}th pct": ("ai-edge-quantizer",
+        "AEQ, its own ranges": ("ai-edge-quantizer (moving-average min/max)", edge(own_ranges=False)),
+        "AEQ min/max": ("ai-edge-quantizer + exact min/max", edge()),
+        "AEQ OCTAV weights": ("ai-edge-quantizer + exact min/max", edge(algorithm="octav")),
+        "AEQ MSE weights": ("ai-edge-quantizer + exact min/max", edge(algorithm="mse")),
+        f"AEQ min/max + {PERCENTILE:g}th pct": ("ai-edge-quantizer + our ranges",
+                                               edge(range_percentile=PERCENTILE)),
+        f"AEQ OCTAV + {PERCENTILE:g}th pct": ("ai-edge-quantizer + our ranges",
                                              edge(algorithm="octav", range_percentile=PERCENTILE)),
-        "AEQ 16x8": ("ai-edge-quantizer", edge(activation_bits=16)),
+        "AEQ 16x8": ("ai-edge-quantizer + exact min/max", edge(activation_bits=16)),
+        f"AEQ 16x8 + {PERCENTILE:g}th pct": ("ai-edge-quantizer + our ranges",
+                                            edge(activation_bits=16, range_percentile=PERCENTILE)),
     }
 
 
@@ -97,6 +101,7 @@ def main(argv=None) -> None:
     from mobiledenoise.deploy.bench import benchmark
     from mobiledenoise.deploy.opaudit import audit
     from mobiledenoise.deploy.runtime import TFLiteDenoiser
+    from mobiledenoise.errors import UserError
     from mobiledenoise.evaluate.runner import evaluate_pairs
 
     polyu = args.data / "polyu_cropped"
@@ -108,10 +113,16 @@ def main(argv=None) -> None:
     for label, (tool, make) in options(fp32, keras_model(args.fp32), patches,
                                        args.shipped_int8.read_bytes()).items():
         start = time.perf_counter()
-        data = files[label] = make()
+        try:
+            data = make()
+            denoiser = TFLiteDenoiser(data, threads=2)
+        except (UserError, ValueError, RuntimeError) as exc:  # record it, go on with the rest
+            rows.append({"option": label, "tool": tool, "error": " ".join(str(exc).split())[:200]})
+            print(f"{label}: {rows[-1]['error']}", flush=True)
+            continue
         seconds = time.perf_counter() - start
+        files[label] = data
         report = audit(data)
-        denoiser = TFLiteDenoiser(data, threads=2)
         psnr = {name: evaluate_pairs(denoiser.denoise, pairs, progress=False).psnr
                 for name, pairs in sets.items()}
         rows.append({"option": label, "tool": tool, "quantize_s": round(seconds, 1),
@@ -126,6 +137,8 @@ def main(argv=None) -> None:
             times[label].append(benchmark(data, size=SIZE, threads=1, runs=args.runs)["median_ms"])
     base = rows[0]
     for row in rows:
+        if "error" in row:
+            continue
         row["ms"] = statistics.median(times[row["option"]])
         row["ms_vs_fp32"] = row["ms"] / statistics.median(times[base["option"]])
         for name in sets:
@@ -146,6 +159,9 @@ def write(args, rows: list[dict], sets: dict) -> None:
              + " | KiB | I/O | CPU ms | × FP32 | GPU audit |",
              "|---|---|" + "---|" * len(names) + "---|---|---|---|---|"]
     for row in rows:
+        if "error" in row:
+            lines.append(f"| {row['option']} | {row['tool']} | fails: {row['error']} |")
+            continue
         gpu = "ok" if row["gpu_ok"] else "fails: " + "; ".join(row["gpu_failures"])[:120]
         losses = " | ".join(f"{row[f'loss {n}']:+.3f}" for n in names)
         lines.append(f"| {row['option']} | {row['tool']} | {losses} | {row['kib']:.0f} | "

@@ -57,22 +57,27 @@ def test_quantized_file_has_float_io_and_denoises_like_fp32(fp32, calib, bits):
     assert psnr(np.clip(got, 0, 1), np.clip(reference, 0, 1)) >= (25 if bits == 8 else 35)
 
 
-def test_percentile_narrows_internal_ranges_only(fp32, calib):
+def test_our_ranges_are_exact_extremes_narrowed_inside(fp32):
     from ai_edge_quantizer import quantizer, recipe
 
     engine = quantizer.Quantizer(bytearray(fp32), recipe.static_wi8_ai8())
     (signature, entry), = [(k, v["inputs"][0]) for k, v in _signatures(fp32).items()]
-    patches = [synthetic_pair(SIZE, sigma=0.08, seed=s)[0] for s in range(4)]
-    ranges = engine.calibrate({signature: [{entry: p[None]} for p in patches]}, num_threads=1)
-    narrowed = aeq.narrowed_ranges(fp32, ranges, patches, 99.0)
+    # brightness differs by patch, so the brightest value occurs in one patch only
+    patches = [synthetic_pair(SIZE, sigma=0.08, seed=s)[0] * (1.0 - 0.15 * s) for s in range(4)]
+    theirs = engine.calibrate({signature: [{entry: p[None]} for p in patches]}, num_threads=1)
+    exact = aeq.calibrated_ranges(fp32, theirs, patches)
+    narrowed = aeq.calibrated_ranges(fp32, theirs, patches, 99.0)
     graph = read_graph(fp32)
     pixel = {graph.tensors[i].name for i in pixel_tensors(graph)}
-    changed = [n for n in ranges if not np.array_equal(ranges[n]["max"], narrowed[n]["max"])
-               or not np.array_equal(ranges[n]["min"], narrowed[n]["min"])]
+    image = next(n for n in theirs if n in pixel and "noisy" in n)  # the input
+    assert np.max(exact[image]["max"]) == pytest.approx(max(float(p.max()) for p in patches))
+    assert np.max(exact[image]["max"]) > np.max(theirs[image]["max"])  # AEQ averages extremes
+    changed = [n for n in exact if not np.array_equal(exact[n]["max"], narrowed[n]["max"])
+               or not np.array_equal(exact[n]["min"], narrowed[n]["min"])]
     assert changed and not set(changed) & pixel
     for name in changed:  # narrowed, never widened, zero kept inside
-        assert np.all(narrowed[name]["max"] <= ranges[name]["max"]) and np.all(narrowed[name]["max"] >= 0)
-        assert np.all(narrowed[name]["min"] >= ranges[name]["min"]) and np.all(narrowed[name]["min"] <= 0)
+        assert np.all(narrowed[name]["max"] <= exact[name]["max"]) and np.all(narrowed[name]["max"] >= 0)
+        assert np.all(narrowed[name]["min"] >= exact[name]["min"]) and np.all(narrowed[name]["min"] <= 0)
 
 
 def _signatures(data: bytes) -> dict:

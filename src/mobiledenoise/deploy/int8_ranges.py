@@ -129,8 +129,10 @@ def pixel_tensors(graph) -> set[int]:
 
 
 def sample_activations(calibrated: bytes, patches: Sequence[np.ndarray], targets: list[int],
-                        seed: int) -> dict[int, np.ndarray]:
-    """A seeded random sample of every target tensor's values over the calibration patches."""
+                        seed: int, extremes: dict[int, tuple[float, float]] | None = None
+                        ) -> dict[int, np.ndarray]:
+    """A seeded random sample of every target tensor's values over the calibration patches;
+    `extremes`, if given, receives each target's exact (min, max) over all its values."""
     from ai_edge_litert.interpreter import Interpreter
 
     if not patches:
@@ -154,4 +156,7 @@ def sample_activations(calibrated: bytes, patches: Sequence[np.ndarray], targets
             values = interpreter.get_tensor(i).ravel()
             pick = rng.integers(0, values.size, min(values.size, SAMPLES_PER_PATCH))
             samples[i].append(values[pick])
+            if extremes is not None:
+                low, high = extremes.get(i, (np.inf, -np.inf))
+                extremes[i] = (min(low, float(values.min())), max(high, float(values.max())))
     return {i: np.concatenate(parts) for i, parts in samples.items()}
