@@ -93,3 +93,26 @@ def test_bad_options_are_refused(fp32, calib):
         aeq.quantize(fp32, calib, activation_bits=4)
     with pytest.raises(UserError, match="percentile"):
         aeq.quantize(fp32, calib, range_percentile=20)
+
+
+def test_export_cli_quantizes_with_aeq(tmp_path, pair_folder):
+    import json
+
+    import onnx
+    from typer.testing import CliRunner
+
+    import onnx_models
+    from mobiledenoise.cli import app
+
+    onnx.save(onnx_models.unet(), str(tmp_path / "m.onnx"))
+    out = tmp_path / "q.tflite"
+    base = ["export", str(tmp_path / "m.onnx"), "--size", "32x48", "-o", str(out)]
+    result = CliRunner().invoke(app, base + ["--quantizer", "aeq"])
+    assert result.exit_code == 2 and "--quantizer only with --precision int8" in result.output
+    result = CliRunner().invoke(app, base + ["--precision", "int8", "--calib", str(pair_folder),
+                                             "--quantizer", "aeq", "--calib-percentile", "99.99"])
+    assert result.exit_code == 0, result.output
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["calibration"]["quantizer"] == "aeq" and sidecar["input_dtype"] == "float32"
+    assert sidecar["verification"]["psnr_tflite_vs_keras_db"] >= 25
+    assert sidecar["versions"]["ai-edge-quantizer"] == "0.10.0"

@@ -45,12 +45,15 @@ def register(app: typer.Typer) -> None:
         calib_percentile: float = typer.Option(None, "--calib-percentile", help="int8 activation "
                                                "ranges from this percentile of the calibration "
                                                "values (e.g. 99.99) instead of their min/max."),
+        quantizer: str = typer.Option("converter", "--quantizer", help="int8 only: converter "
+                                      "(TFLiteConverter calibration) | aeq (AI Edge Quantizer "
+                                      "on the FP32 file); see benchmarks/results/quantizers-vm.md."),
         int8_io: bool = typer.Option(False, "--int8-io", help="int8 input/output tensors (int8 only)."),
         verify_image: Path = typer.Option(None, "--verify-image", help="Noisy image to verify on."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     ) -> None:
         """Export to TFLite (FP32/FP16/INT8), verify against the source and audit GPU-delegate ops."""
-        from mobiledenoise.deploy.convert import PRECISIONS
+        from mobiledenoise.deploy.convert import PRECISIONS, QUANTIZERS
         from mobiledenoise.deploy.int8_ranges import check_percentile
 
         expect(precision in PRECISIONS, f"expected a precision in {', '.join(PRECISIONS)}, "
@@ -60,12 +63,16 @@ def register(app: typer.Typer) -> None:
         expect(calib_percentile is None or precision == "int8", "expected --calib-percentile "
                f"only with --precision int8, received --precision {precision}")
         check_percentile(calib_percentile)
+        expect(quantizer in QUANTIZERS, f"expected --quantizer {'|'.join(QUANTIZERS)}, received "
+                                        f"{quantizer!r}")
+        expect(quantizer == "converter" or precision == "int8",
+               f"expected --quantizer only with --precision int8, received --precision {precision}")
         expect(precision != "int8" or calib is not None,
                "expected --calib DIR for an int8 export (real noisy images to calibrate the "
                "quantization), received none; pass a folder of noisy/clean pairs")
         options = ExportOptions(out, precision, None if dynamic else parse_size(size), calib,
                                 calib_split, calib_synthetic, calib_percentile, int8_io,
-                                verify_image, overwrite)
+                                verify_image, overwrite, quantizer)
         if Path(source).suffix.lower() in IMPORTED:
             result = export_imported(Path(source), options)
         else:
@@ -88,6 +95,7 @@ class ExportOptions:
     int8_io: bool
     verify_image: Path | None
     overwrite: bool
+    quantizer: str = "converter"
 
 
 def export_run(source: str, weights: str, options: ExportOptions, progress: bool = True) -> dict:
@@ -133,7 +141,7 @@ def _calibration(options: ExportOptions, progress: bool):
     return pairs, patches, {"calibration": {
         "dir": str(options.calib), "split": options.calib_split, "patches": CALIB_PATCHES,
         "synthetic_fraction": options.calib_synthetic,
-        "range_percentile": options.calib_percentile or 100.0}}
+        "range_percentile": options.calib_percentile or 100.0, "quantizer": options.quantizer}}
 
 
 def _convert(convert, source, options: ExportOptions, pairs, calibration, progress, details) -> dict:
@@ -143,7 +151,7 @@ def _convert(convert, source, options: ExportOptions, pairs, calibration, progre
         return convert(source, options.out, calibration, options.precision, size=options.size,
                        verify_pair=verification_pair(options.verify_image, pairs),
                        int8_io=options.int8_io, range_percentile=options.calib_percentile,
-                       overwrite=options.overwrite, details=details)
+                       quantizer=options.quantizer, overwrite=options.overwrite, details=details)
 
 
 @contextlib.contextmanager

@@ -38,6 +38,7 @@ from mobiledenoise.errors import UserError
 from mobiledenoise.models.registry import required_multiple
 
 PRECISIONS = ("fp32", "fp16", "int8")
+QUANTIZERS = ("converter", "aeq")
 MAX_ABS_DIFF = {"fp32": 1e-4, "fp16": 2e-3}
 INT8_MIN_PSNR_VS_KERAS_DB = 25.0
 
@@ -50,22 +51,26 @@ class ExportVerificationError(UserError):
 
 def to_tflite(model, calibration: Iterable[np.ndarray] | None = None, precision: str = "fp32", *,
               size: tuple[int, int] | None = (480, 720), int8_io: bool = False,
-              range_percentile: float | None = None) -> bytes:
+              range_percentile: float | None = None, quantizer: str = "converter") -> bytes:
     """Convert a registry-built keras.Model to .tflite bytes at a fixed (H, W) or dynamic size.
 
     `calibration` (INT8 only): real noisy H×W×3 images of any size, fitted to the export size
     (e.g. `data.calibration.calibration_patches`). `range_percentile` (INT8 only, e.g. 99.99):
     activation ranges from that percentile of the calibration values instead of their min/max
-    (deploy/int8_ranges.py); None or 100 = min/max.
+    (deploy/int8_ranges.py); None or 100 = min/max. `quantizer` (INT8 only): "converter"
+    (TFLiteConverter's calibration) or "aeq" (the FP32 file quantized by AI Edge Quantizer,
+    deploy/aeq.py; fixed sizes only); benchmarks/results/quantizers-vm.md compares them.
     """
     multiple = required_multiple(model) if size is None else 1
     return fixed_to_tflite(_rebuild(model, size), calibration, precision, int8_io=int8_io,
-                           range_percentile=range_percentile, multiple=multiple)
+                           range_percentile=range_percentile, multiple=multiple,
+                           quantizer=quantizer)
 
 
 def fixed_to_tflite(fixed, calibration: Iterable[np.ndarray] | None = None,
                     precision: str = "fp32", *, int8_io: bool = False,
-                    range_percentile: float | None = None, multiple: int = 1) -> bytes:
+                    range_percentile: float | None = None, multiple: int = 1,
+                    quantizer: str = "converter") -> bytes:
     """Convert a keras.Model whose input shape is final (batch 1; H and W fixed, or None with
     sides that must be multiples of `multiple`) to .tflite bytes; options as in `to_tflite`.
     Imported models (ONNX, PyTorch) come here directly."""
@@ -75,9 +80,13 @@ def fixed_to_tflite(fixed, calibration: Iterable[np.ndarray] | None = None,
 
     _check_precision(precision)
     check_percentile(range_percentile)
+    if quantizer not in QUANTIZERS:
+        raise UserError(f"expected a quantizer in {', '.join(QUANTIZERS)}, received {quantizer!r}")
     if precision == "int8" and calibration is None:
         raise UserError("expected calibration data for an int8 export, received none; pass "
                         "--calib DIR with real noisy images (or calibration=[arrays...])")
+    if precision == "int8" and quantizer == "aeq":
+        return _aeq_int8(fixed, calibration, int8_io, range_percentile)
     converter = tf.lite.TFLiteConverter.from_keras_model(fixed)
     if precision != "fp32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -98,6 +107,18 @@ def fixed_to_tflite(fixed, calibration: Iterable[np.ndarray] | None = None,
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), narrowing:
         warnings.simplefilter("ignore")  # Keras prints its SavedModel endpoints; TF warns on I/O stats
         return converter.convert()
+
+
+def _aeq_int8(fixed, calibration, int8_io: bool, range_percentile: float | None) -> bytes:
+    from mobiledenoise.deploy import aeq
+
+    height, width = fixed.inputs[0].shape[1:3]
+    if not (height and width):
+        raise UserError("expected a fixed --size for --quantizer aeq, received --dynamic; "
+                        "AI Edge Quantizer calibrates a fixed-size file")
+    patches = fitted_patches(calibration, (height, width), 1)
+    return aeq.quantize(fixed_to_tflite(fixed), patches, range_percentile=range_percentile,
+                        float_io=not int8_io)
 
 
 def _check_precision(precision: str) -> None:

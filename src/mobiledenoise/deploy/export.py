@@ -32,10 +32,11 @@ def export_model(model, out_path: str | Path, calibration: Iterable[np.ndarray] 
                  precision: str = "fp32", *, size: tuple[int, int] | None = (480, 720),
                  verify_pair: tuple[np.ndarray, np.ndarray | None] | None = None,
                  int8_io: bool = False, range_percentile: float | None = None,
-                 overwrite: bool = False, details: dict | None = None) -> dict:
+                 quantizer: str = "converter", overwrite: bool = False,
+                 details: dict | None = None) -> dict:
     """Export a registry-built Keras model to `out_path` + `.json` sidecar; return the sidecar.
 
-    `calibration` and `range_percentile` as in `convert.to_tflite`; `verify_pair` = (noisy,
+    `calibration`, `range_percentile` and `quantizer` as in `convert.to_tflite`; `verify_pair` = (noisy,
     clean or None) to verify on (default `data.calibration.synthetic_pair()`); `details` are
     extra sidecar fields (where the model came from, how it was calibrated).
     """
@@ -45,7 +46,7 @@ def export_model(model, out_path: str | Path, calibration: Iterable[np.ndarray] 
     output_paths(out_path, overwrite)  # refuse before minutes of converting
     model = deployable(model)
     data = to_tflite(model, calibration, precision, size=size, int8_io=int8_io,
-                     range_percentile=range_percentile)
+                     range_percentile=range_percentile, quantizer=quantizer)
     return save_verified(data, out_path, reference=model, precision=precision,
                          verify_pair=verify_pair, identity=describe(model), overwrite=overwrite,
                          details={"input_size": list(size) if size is not None else None,

@@ -30,7 +30,8 @@ from mobiledenoise.errors import UserError
 def export_onnx(path: str | Path, out_path: str | Path, calibration=None, precision: str = "fp32",
                 *, size: tuple[int, int] | None = (480, 720), verify_pair=None,
                 int8_io: bool = False, range_percentile: float | None = None,
-                overwrite: bool = False, details: dict | None = None, reference=None) -> dict:
+                quantizer: str = "converter", overwrite: bool = False,
+                details: dict | None = None, reference=None) -> dict:
     """Convert, verify, audit and write an ONNX denoiser; return the sidecar. Options as in
     `deploy.export.export_model`; `size` fixes dynamic sides (a fixed input must match it).
     The .tflite is verified with `convert.verify`'s bounds (FP32 max abs diff 1e-4, FP16 2e-3,
@@ -45,7 +46,8 @@ def export_onnx(path: str | Path, out_path: str | Path, calibration=None, precis
     model = load_onnx(path)
     input_name, _, fixed_size = image_io(model, size)
     data = fixed_to_tflite(onnx_to_keras(model, fixed_size), calibration, precision,
-                           int8_io=int8_io, range_percentile=range_percentile)
+                           int8_io=int8_io, range_percentile=range_percentile,
+                           quantizer=quantizer)
     identity = {"model": f"onnx:{Path(path).stem}", "config": None}
     details = {"input_size": list(fixed_size), "source": str(path),
                "source_sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
