@@ -10,9 +10,10 @@ Method (documented choices):
   480×720 noisy crops of the PolyU TRAIN scenes, 10 % with synthetic camera noise, seed 0.
 - Options: the converter with min/max ranges (public API) and with 99.99th-percentile ranges
   (today's export, through the private `_mlir_quantize`); the shipped INT8 file; AEQ
-  static-range INT8 (per-channel weights) with min/max, OCTAV and MSE weight clipping, each
-  also with 99.99th-percentile activation ranges narrowed on AEQ's public calibration result;
-  AEQ 16×8 (int16 activations).
+  static-range INT8 (per-channel weights) with its own activation ranges (a moving average of
+  per-patch extremes), then with ours set on its public calibration result (exact min/max, or
+  99.99th percentiles inside, as `deploy/aeq.py` does), with min/max, OCTAV and MSE weight
+  clipping; AEQ 16×8 (int16 activations). AEQ files get float I/O like the others.
 - Quality: mean PSNR (8-bit outputs) on the PolyU validation scenes and on sidd_mini, each
   file tiling the images as `mobiledenoise evaluate` does; loss = FP32 PSNR - option's PSNR.
 - Speed: 720×480, 1 thread, median of `--rounds` rounds × `--runs` invocations, all options
@@ -88,6 +89,8 @@ def options(fp32: bytes, model, patches, shipped: bytes) -> dict[str, tuple[str,
                                                edge(range_percentile=PERCENTILE)),
         f"AEQ OCTAV + {PERCENTILE:g}th pct": ("ai-edge-quantizer + our ranges",
                                              edge(algorithm="octav", range_percentile=PERCENTILE)),
+        f"AEQ MSE + {PERCENTILE:g}th pct": ("ai-edge-quantizer + our ranges",
+                                           edge(algorithm="mse", range_percentile=PERCENTILE)),
         "AEQ 16x8": ("ai-edge-quantizer + exact min/max", edge(activation_bits=16)),
         f"AEQ 16x8 + {PERCENTILE:g}th pct": ("ai-edge-quantizer + our ranges",
                                             edge(activation_bits=16, range_percentile=PERCENTILE)),

@@ -144,7 +144,8 @@ def _calibration(options: ExportOptions, progress: bool):
         "range_percentile": options.calib_percentile or 100.0, "quantizer": options.quantizer}}
 
 
-def _convert(convert, source, options: ExportOptions, pairs, calibration, progress, details) -> dict:
+def _convert(convert, source, options: ExportOptions, pairs, calibration, progress,
+             details) -> dict:
     from mobiledenoise.data.calibration import verification_pair
 
     with spinner(f"converting to TFLite {options.precision}", progress and calibration is None):

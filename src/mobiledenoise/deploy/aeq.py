@@ -48,7 +48,8 @@ def quantize(float_tflite: bytes, calibration: Iterable[np.ndarray], *, activati
     from mobiledenoise.deploy.int8_ranges import check_percentile
 
     if algorithm not in ALGORITHMS:
-        raise UserError(f"expected a quantizer algorithm in {', '.join(ALGORITHMS)}, received {algorithm!r}")
+        raise UserError(f"expected a quantizer algorithm in {', '.join(ALGORITHMS)}, "
+                        f"received {algorithm!r}")
     if activation_bits not in (8, 16):
         raise UserError(f"expected 8 or 16 activation bits, received {activation_bits}")
     check_percentile(range_percentile)
@@ -65,7 +66,8 @@ def quantize(float_tflite: bytes, calibration: Iterable[np.ndarray], *, activati
         ranges = engine.calibrate({signature: [{input_name: p[None]} for p in patches]},
                                   num_threads=1)
         if own_ranges:
-            ranges = calibrated_ranges(float_tflite, ranges, patches, range_percentile or 100.0, seed)
+            ranges = calibrated_ranges(float_tflite, ranges, patches, range_percentile or 100.0,
+                                       seed)
         result = engine.quantize(ranges, enable_progress_bar=False, enable_progress_report=False)
     data = bytes(result.quantized_model)
     return schema_opcodes(with_float_io(data) if float_io else data)
@@ -117,7 +119,8 @@ def calibrated_ranges(float_tflite: bytes, ranges: dict, patches: list[np.ndarra
         if i not in keep and percentile < 100.0:
             low, high = narrowed(samples[i], low, high, percentile)
         qsv = ranges[name]
-        out[name] = {**qsv, "min": np.full_like(qsv["min"], low), "max": np.full_like(qsv["max"], high)}
+        out[name] = {**qsv, "min": np.full_like(qsv["min"], low),
+                     "max": np.full_like(qsv["max"], high)}
     return out
 
 

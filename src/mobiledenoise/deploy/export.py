@@ -36,8 +36,8 @@ def export_model(model, out_path: str | Path, calibration: Iterable[np.ndarray] 
                  details: dict | None = None) -> dict:
     """Export a registry-built Keras model to `out_path` + `.json` sidecar; return the sidecar.
 
-    `calibration`, `range_percentile` and `quantizer` as in `convert.to_tflite`; `verify_pair` = (noisy,
-    clean or None) to verify on (default `data.calibration.synthetic_pair()`); `details` are
+    `calibration`, `range_percentile` and `quantizer` as in `convert.to_tflite`; `verify_pair`
+    = (noisy, clean or None) to verify on (default `data.calibration.synthetic_pair()`); `details` are
     extra sidecar fields (where the model came from, how it was calibrated).
     """
     from mobiledenoise.deploy.convert import to_tflite
@@ -72,7 +72,8 @@ def save_verified(data: bytes, out_path: str | Path, *, reference: Callable, pre
         "verification": figures, "tflite_bytes": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
         "gpu_delegate_compatible": report.compatible, "macs": report.macs, "params": report.params,
-        "versions": tool_versions(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": tool_versions(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     write_bytes_atomically({out_path: data, sidecar_path: json.dumps(sidecar, indent=2).encode()})
     return {**sidecar, "path": str(out_path)}

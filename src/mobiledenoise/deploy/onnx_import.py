@@ -95,8 +95,8 @@ def image_io(model, size: tuple[int, int] | None) -> tuple[str, str, tuple[int, 
             for d in entry.type.tensor_type.shape.dim]
     shape = "x".join(map(str, dims))
     if len(dims) != 4 or dims[1] != 3 or not (dims[0] == 1 or isinstance(dims[0], str)):
-        raise UserError(f"expected an NCHW input of shape 1x3xHxW, received {entry.name!r} of shape "
-                        f"{shape}; export with a (1, 3, H, W) example input")
+        raise UserError(f"expected an NCHW input of shape 1x3xHxW, received {entry.name!r} of "
+                        f"shape {shape}; export with a (1, 3, H, W) example input")
     fixed = tuple(d if isinstance(d, int) and d > 0 else None for d in dims[2:])
     if all(fixed):
         if size is not None and tuple(size) != fixed:

@@ -67,8 +67,13 @@ def crd_conv_permutations(graph) -> dict[str, np.ndarray]:
         block, channels = attributes(node)["blocksize"], weights[producer.input[1]][0]
         depth = channels // (block * block)
         order = np.arange(channels).reshape(depth, block, block)  # CRD index c·b² + i·b + j
-        found[node.input[0]] = order.transpose(1, 2, 0).reshape(-1)  # at DCR index (i·b + j)·C + c
+        # placed at DCR index (i·b + j)·C + c
+        found[node.input[0]] = order.transpose(1, 2, 0).reshape(-1)
     return found
+
+
+def _bias(args, channels: int) -> np.ndarray:
+    return args[2] if len(args) > 2 and args[2] is not None else np.zeros(channels, np.float32)
 
 
 def _pad_layer(node, x, pads, mode="constant"):
@@ -86,7 +91,7 @@ def conv(node, args, permutations):
     import keras
 
     x, weight = args[0], _const(node, args[1], "weight")
-    bias = args[2] if len(args) > 2 and args[2] is not None else np.zeros(weight.shape[0], np.float32)
+    bias = _bias(args, weight.shape[0])
     if node.output[0] in permutations:
         order = permutations[node.output[0]]
         weight, bias = weight[order], bias[order]
@@ -130,7 +135,7 @@ def conv_transpose(node, args, permutations):
     a = attributes(node)
     if a.get("group", 1) != 1 or tuple(a.get("dilations", (1, 1))) != (1, 1) or "output_shape" in a:
         refuse(node, "group 1, dilation 1 and no output_shape", f"attributes {sorted(a)}")
-    bias = args[2] if len(args) > 2 and args[2] is not None else np.zeros(weight.shape[1], np.float32)
+    bias = _bias(args, weight.shape[1])
     kernel, strides = tuple(weight.shape[2:]), tuple(a.get("strides", (1, 1)))
     layer = keras.layers.Conv2DTranspose(weight.shape[1], kernel, strides, "valid")
     y = layer(x)
@@ -224,12 +229,14 @@ def resize(node, args, permutations):
     factors = np.asarray(_const(node, scales, "scale"), np.float64)
     mode = a.get("mode", "nearest")
     transform = a.get("coordinate_transformation_mode", "half_pixel")
-    if (factors[:2] != 1).any() or (factors[2:] != np.round(factors[2:])).any() or (factors < 1).any():
+    whole = (factors[2:] == np.round(factors[2:])).all()
+    if (factors[:2] != 1).any() or not whole or (factors < 1).any():
         refuse(node, "integer up-scaling of H and W", f"scales {factors.tolist()}")
     if mode == "linear" and transform not in ("half_pixel", "pytorch_half_pixel"):
         refuse(node, "bilinear resize with half-pixel centres (align_corners=False)",
                f"coordinate_transformation_mode {transform}")
-    if mode == "nearest" and a.get("nearest_mode", "round_prefer_floor") not in ("floor", "round_prefer_floor"):
+    rounding = a.get("nearest_mode", "round_prefer_floor")
+    if mode == "nearest" and rounding not in ("floor", "round_prefer_floor"):
         refuse(node, "nearest_mode floor", f"nearest_mode {a.get('nearest_mode')}")
     if mode not in ("nearest", "linear"):
         refuse(node, "resize mode nearest or linear", f"mode {mode}")
@@ -256,10 +263,12 @@ def pool(node, args, permutations):
     import keras
 
     a = attributes(node)
-    if any(a.get("pads", ())) or a.get("ceil_mode", 0) or any(d != 1 for d in a.get("dilations", ())):
+    dilated = any(d != 1 for d in a.get("dilations", ()))
+    if any(a.get("pads", ())) or a.get("ceil_mode", 0) or dilated:
         refuse(node, "pooling without padding, ceil_mode or dilation", f"attributes {a}")
     kernel = tuple(a["kernel_shape"])
-    layer = keras.layers.MaxPooling2D if node.op_type == "MaxPool" else keras.layers.AveragePooling2D
+    layer = {"MaxPool": keras.layers.MaxPooling2D,
+             "AveragePool": keras.layers.AveragePooling2D}[node.op_type]
     return layer(kernel, tuple(a.get("strides", (1, 1))), "valid")(args[0])
 
 
@@ -281,7 +290,8 @@ def _activation(name: str):
         x = args[0]
         if name == "LeakyRelu":
             return keras.ops.leaky_relu(x, negative_slope=attributes(node).get("alpha", 0.01))
-        return {"Relu": keras.ops.relu, "Sigmoid": keras.ops.sigmoid, "Tanh": keras.ops.tanh}[name](x)
+        plain = {"Relu": keras.ops.relu, "Sigmoid": keras.ops.sigmoid, "Tanh": keras.ops.tanh}
+        return plain[name](x)
 
     return convert
 

@@ -45,7 +45,8 @@ def load_program(path: str | Path):
     torch = _torch()
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"expected a torch.export program file, received {path} which does not exist")
+        raise UserError(f"expected a torch.export program file, received {path} which does "
+                        "not exist")
     try:
         program = torch.export.load(str(path))
     except Exception as exc:  # a zip that is not a program, a wrong version, ...
@@ -104,7 +105,8 @@ def torch_reference(program):
 def export_pt2(path: str | Path, out_path: str | Path, calibration=None, precision: str = "fp32",
                *, size: tuple[int, int] | None = (480, 720), details: dict | None = None,
                **options) -> dict:
-    """Export a .pt2 program like `onnx_import.export_onnx` (same options), verified against torch."""
+    """Export a .pt2 program like `onnx_import.export_onnx` (same options), verified against
+    torch."""
     from mobiledenoise.deploy.export import output_paths
     from mobiledenoise.deploy.onnx_import import export_onnx
 
