@@ -50,6 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", nargs="+", default=None, help="options whose label holds one "
+                        "of these words (FP32 always); results named quantizers-<host>-only.*")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     return parser.parse_args(argv)
 
@@ -113,8 +115,11 @@ def main(argv=None) -> None:
     patches = list(calibration_patches(calibration_pairs(polyu, "train"), SIZE, synthetic=0.1))
     fp32 = args.fp32.read_bytes()
     rows, files = [], {}
-    for label, (tool, make) in options(fp32, keras_model(args.fp32), patches,
-                                       args.shipped_int8.read_bytes()).items():
+    chosen = options(fp32, keras_model(args.fp32), patches, args.shipped_int8.read_bytes())
+    if args.only:
+        chosen = {k: v for i, (k, v) in enumerate(chosen.items())
+                  if i == 0 or any(word in k for word in args.only)}
+    for label, (tool, make) in chosen.items():
         start = time.perf_counter()
         try:
             data = make()
@@ -150,7 +155,7 @@ def main(argv=None) -> None:
 
 
 def write(args, rows: list[dict], sets: dict) -> None:
-    host = socket.gethostname().split(".")[0]
+    host = socket.gethostname().split(".")[0] + ("-only" if args.only else "")
     args.out.mkdir(parents=True, exist_ok=True)
     result = {"fp32": str(args.fp32), "size": SIZE, "calibration": "32 PolyU train-scene crops, "
               "10 % synthetic noise, seed 0", "rows": rows}
