@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mobiledenoise.data.crops import centre_crop  # noqa: F401 (callers use classical.centre_crop)
 from mobiledenoise.data.imageio import from_float, to_float
 from mobiledenoise.evaluate.metrics import psnr
 
@@ -234,8 +235,3 @@ def synthetic_training_pairs(clean_photos: Path, n_images: int
             pairs.append((from_float(noisy), from_float(clean)))
     return pairs
 
-
-def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
-    return image[top:top + size, left:left + size]

@@ -23,7 +23,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SIZE = (480, 720)
+from mobiledenoise.evaluate.metrics import CHALLENGE_SIZE  # noqa: E402
+
+SIZE = CHALLENGE_SIZE
 
 
 def parse_args(argv=None) -> argparse.Namespace:

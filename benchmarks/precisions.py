@@ -28,7 +28,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-TIMING_SIZE = (480, 720)
+from mobiledenoise.evaluate.metrics import CHALLENGE_SIZE  # noqa: E402
+
+TIMING_SIZE = CHALLENGE_SIZE
 PSNR_SIZE = (512, 512)
 PRECISIONS = ("fp32", "fp16", "int8")
 
@@ -56,9 +58,10 @@ def export_all(model, size, calib_pairs) -> dict[str, bytes]:
 def validation_psnr(model, exports: dict[str, bytes], val_pairs) -> dict[str, float]:
     from rich.progress import track
 
+    from mobiledenoise.data.crops import fit_to_size
     from mobiledenoise.data.imageio import to_float
     from mobiledenoise.data.pairs import load_pair
-    from mobiledenoise.deploy.convert import fit_to_size, run_tflite
+    from mobiledenoise.deploy.convert import run_tflite
     from mobiledenoise.evaluate.metrics import psnr
 
     scores: dict[str, list[float]] = {"identity": [], "keras_fp32": [], **{p: [] for p in exports}}
@@ -74,7 +77,7 @@ def validation_psnr(model, exports: dict[str, bytes], val_pairs) -> dict[str, fl
 def timings(exports: dict[str, bytes], threads: list[int], runs: int, warmup: int) -> dict:
     from mobiledenoise.deploy.bench import benchmark
 
-    return {p: {str(t): benchmark(data, size=TIMING_SIZE, threads=t, runs=runs, warmup=warmup)["median_ms"]
+    return {p: {str(t): benchmark(data, size=TIMING_SIZE, threads=t, runs=runs, warmup=warmup).median_ms
                 for t in threads} for p, data in exports.items()}
 
 

@@ -56,6 +56,7 @@ import typer
 
 import classical
 from mobiledenoise.cli.errors import UserErrorCommand
+from mobiledenoise.data.crops import pad_to
 from mobiledenoise.errors import UserError
 
 COLUMNS = ["set", "method", "threads", "psnr", "ssim", "ms_per_mp", "ms_per_mp_photo",
@@ -176,9 +177,7 @@ def opencv(h: float | Callable[[np.ndarray], float], threads: int) -> Denoise:
 
 def photo_timer(run: Denoise, sample: np.ndarray) -> Callable[[], float]:
     def ms_per_mp() -> float:
-        photo = np.pad(sample, ((0, max(0, 3000 - sample.shape[0])),
-                                (0, max(0, 4000 - sample.shape[1])), (0, 0)),
-                       mode="symmetric")[:3000, :4000]
+        photo = pad_to(sample, 3000, 4000)[:3000, :4000]
         times = []
         for _ in range(3):
             start = time.perf_counter()

@@ -39,7 +39,7 @@ def _expected_macs(model, size) -> int:
 
     from mobiledenoise.models import build_model
 
-    fixed = build_model(model.denoiser_name, model.denoiser_config, input_shape=(*size, 3), batch_size=1)
+    fixed = build_model(model.family, model.config, input_shape=(*size, 3), batch_size=1)
     total = 0
     for layer in fixed.layers:
         if isinstance(layer, keras.layers.Conv2DTranspose):

@@ -155,7 +155,7 @@ def test_acnet_model_is_fused_on_export_and_matches_the_trained_model(pair_folde
     trained = load_model(tmp_path / "mier")
     import keras
 
-    assert not trained.denoiser_config.fused  # trained with ACNet branches (BatchNorm inside)
+    assert not trained.config.fused  # trained with ACNet branches (BatchNorm inside)
     assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in trained.layers)
     tflite = to_tflite(trained, size=(32, 32))
     x = np.random.default_rng(1).random((32, 32, 3)).astype(np.float32)
@@ -164,5 +164,5 @@ def test_acnet_model_is_fused_on_export_and_matches_the_trained_model(pair_folde
     from mobiledenoise.deploy.opaudit import audit
 
     # fused: one CONV_2D per ACNet block, no separate branch convs or batch-norm arithmetic
-    fused_params = build_model("mier", dataclasses.replace(trained.denoiser_config, fused=True)).count_params()
+    fused_params = build_model("mier", dataclasses.replace(trained.config, fused=True)).count_params()
     assert audit(tflite).params == fused_params < trained.count_params()

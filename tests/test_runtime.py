@@ -119,16 +119,16 @@ def test_bad_files(tmp_path):
 def test_benchmark_keys_and_sizes():
     from mobiledenoise.deploy.bench import benchmark, benchmark_full_resolution
 
-    result = benchmark(tflite_model("dynamic"), size=(64, 96), runs=3, warmup=1)
+    result = benchmark(tflite_model("dynamic"), size=(64, 96), runs=3, warmup=1).to_dict()
     assert set(result) >= {"median_ms", "min_ms", "max_ms", "mean_ms", "runs", "threads",
                            "size", "peak_rss_mb"}
     assert result["min_ms"] <= result["median_ms"] <= result["max_ms"]
     assert result["size"] == [64, 96] and result["runs"] == 3 and result["peak_rss_mb"] > 10
-    assert benchmark(tflite_model("fixed"), runs=1)["size"] == list(FIXED_SIZE)
+    assert benchmark(tflite_model("fixed"), runs=1).size == list(FIXED_SIZE)
     with pytest.raises(UserError, match="expected --size 32x48"):
         benchmark(tflite_model("fixed"), size=(480, 720), runs=1)
     full = benchmark_full_resolution(tflite_model("fixed"), size=(100, 150), overlap=8)
-    assert full["tile"] == list(FIXED_SIZE) and full["tiles"] == 4 * 4 and full["ms"] > 0
+    assert full.tile == list(FIXED_SIZE) and full.tiles == 4 * 4 and full.ms > 0
 
 
 def test_light_modules_do_not_import_tensorflow():

@@ -10,8 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from mobiledenoise.errors import UserError
-from mobiledenoise.train import latency, search
-from mobiledenoise.train.search_space import decode_moma, get_space
+from mobiledenoise.models.moma import decode as decode_moma
+from mobiledenoise.search import evolution as search
+from mobiledenoise.search import latency, report
+from mobiledenoise.search.report import CandidateRecord
+from mobiledenoise.search.space import get_space
 
 
 @pytest.mark.parametrize("name", ["noahtcv", "moma"])
@@ -70,12 +73,11 @@ def test_latency_table_recovers_a_linear_relation():
 
 def test_pareto_front_keeps_only_non_dominated_records():
     def rec(i, psnr, ms):
-        return {"index": i, "candidate": f"c{i}", "status": "ok", "psnr": psnr, "runtime_ms": ms,
-                "score": 0.0}
+        return CandidateRecord(f"c{i}", i, "ok", psnr=psnr, runtime_ms=ms, score=0.0)
 
     records = [rec(0, 30, 10), rec(1, 31, 20), rec(2, 29, 30), rec(3, 31, 25), rec(4, 32, 40),
-               {"index": 5, "candidate": "c5", "status": "rejected"}]
-    assert [r["index"] for r in search.pareto_front(records)] == [0, 1, 4]
+               CandidateRecord("c5", 5, "rejected")]
+    assert [r.index for r in report.pareto_front(records)] == [0, 1, 4]
 
 
 def _tiny_settings(data, **overrides) -> search.SearchSettings:
@@ -94,17 +96,17 @@ def test_latency_cache_hit_skips_measuring(pair_folder, tmp_path, monkeypatch):
                         lambda *a, **k: pytest.fail("measured a cached candidate"))
     reloaded = latency.LatencyCache(tmp_path / "cache.json")
     record = search.evaluate(seed, 0, space, _tiny_settings(pair_folder), tmp_path, reloaded)
-    assert record["status"] == "ok" and record["runtime_ms"] == 5.0
+    assert record.status == "ok" and record.runtime_ms == 5.0
     assert (tmp_path / "candidates" / "000" / "model.json").is_file()
     slow = search.evaluate(seed, 1, space, _tiny_settings(pair_folder), tmp_path, reloaded,
                            best_ms=1.0)
-    assert slow["status"] == "too_slow" and not (tmp_path / "candidates" / "001").exists()
+    assert slow.status == "too_slow" and not (tmp_path / "candidates" / "001").exists()
 
 
 def test_search_runs_end_to_end_and_resumes_without_rerunning(pair_folder, tmp_path, monkeypatch):
     out = tmp_path / "search"
     first = search.run_search(_tiny_settings(pair_folder, max_candidates=2), out, progress=False)
-    done = [r["candidate"] for r in first["records"]]
+    done = [r.candidate for r in first["records"]]
     assert done[0] == get_space("noahtcv", tiny=True).seeds()[0]  # the preset is the baseline
     for name in ("front.md", "front.csv", "front.png", "candidates.csv", "latency.json",
                  "best.yaml"):
@@ -130,7 +132,7 @@ def test_search_runs_end_to_end_and_resumes_without_rerunning(pair_folder, tmp_p
     best = search.best_record(second["records"])
     recipe = resolve(out / "best.yaml")
     assert recipe.model == "noahtcv" and recipe.steps == 4000
-    assert recipe.model_config == get_space("noahtcv").model_config(best["candidate"])
+    assert recipe.model_config == get_space("noahtcv").model_config(best.candidate)
 
 
 def test_resume_with_other_settings_is_refused(pair_folder, tmp_path):

@@ -21,9 +21,9 @@ class _Halving:
     name = "halving"
 
     def denoise(self, image, tile=None, overlap=32, **kwargs):
-        from mobiledenoise.deploy.tiling import as_float
+        from mobiledenoise.data.imageio import to_float
 
-        return as_float(image) * 0.5
+        return to_float(image) * 0.5
 
 
 def _image(seed: int = 0) -> np.ndarray:

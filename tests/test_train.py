@@ -121,7 +121,7 @@ def test_training_lowers_loss_and_writes_the_run_folder(pair_folder, tmp_path):
     assert np.mean(losses[-6:]) < np.mean(losses[:6])
     assert result.best_val_psnr > result.input_val_psnr  # sigma-12 noise is easy to reduce
     model = load_model(tmp_path / "run")
-    assert model.denoiser_name == "unet"
+    assert model.family == "unet"
 
 
 @pytest.mark.parametrize("trick", [{}, {"model": "enerzai", "ofa_threshold_db": 0.0}],

@@ -57,9 +57,9 @@ def test_all_finalists_are_registered():
 @pytest.mark.parametrize("name", MODELS)
 def test_output_shape_and_finite_at_several_sizes(name):
     model = tiny(name)
-    m = model.denoiser_config.multiple
+    m = model.config.multiple
     for height, width in [(m, m), (3 * m, 5 * m), (4 * m, 2 * m)]:
-        check_input_size(model, height, width)
+        check_input_size(model.config, height, width)
         y = predict(model, images(height, width, count=2))
         assert y.shape == (2, height, width, 3)
         assert np.isfinite(y).all()
@@ -68,16 +68,16 @@ def test_output_shape_and_finite_at_several_sizes(name):
 @pytest.mark.parametrize("name", MODELS)
 def test_non_multiple_size_is_a_clear_error(name):
     model = tiny(name)
-    m = model.denoiser_config.multiple
+    m = model.config.multiple
     if m == 1:
         pytest.skip("any size is valid")
     with pytest.raises(UserError, match=f"divisible by {m}.*received {3 * m + 1}x{5 * m}"):
-        check_input_size(model, 3 * m + 1, 5 * m)
+        check_input_size(model.config, 3 * m + 1, 5 * m)
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_config_round_trip_through_json(name):
-    config = tiny(name).denoiser_config
+    config = tiny(name).config
     values = json.loads(json.dumps(dataclasses.asdict(config)))  # tuples become lists
     assert config_from_dict(name, values) == config
 
@@ -85,7 +85,7 @@ def test_config_round_trip_through_json(name):
 @pytest.mark.parametrize("name", MODELS)
 def test_weights_and_keras_file_round_trip(name, tmp_path):
     model = tiny(name)
-    x = images(2 * model.denoiser_config.multiple, 3 * model.denoiser_config.multiple)
+    x = images(2 * model.config.multiple, 3 * model.config.multiple)
     expected = predict(model, x)
     model.save_weights(tmp_path / "m.weights.h5")
     fresh = tiny(name)
@@ -102,7 +102,7 @@ def test_tflite_fp32_matches_keras_and_passes_gpu_audit(name):
     convert = pytest.importorskip("mobiledenoise.deploy.convert")
     opaudit = pytest.importorskip("mobiledenoise.deploy.opaudit")
     model = tiny(name)
-    size = (2 * model.denoiser_config.multiple, 3 * model.denoiser_config.multiple)
+    size = (2 * model.config.multiple, 3 * model.config.multiple)
     tflite = convert.to_tflite(deployable(model), precision="fp32", size=size)
     x = images(*size)
     assert np.abs(run_litert(tflite, x) - predict(model, x)).max() <= 1e-4
@@ -114,7 +114,7 @@ def test_tflite_fp32_matches_keras_and_passes_gpu_audit(name):
 def test_tflite_int8_export_runs(name):
     convert = pytest.importorskip("mobiledenoise.deploy.convert")
     model = tiny(name)
-    size = (2 * model.denoiser_config.multiple, 2 * model.denoiser_config.multiple)
+    size = (2 * model.config.multiple, 2 * model.config.multiple)
     calib = list(images(*size, count=4, seed=1))
     tflite = convert.to_tflite(deployable(model), precision="int8", size=size, calibration=calib)
     y = run_litert(tflite, images(*size), xnnpack=name not in XNNPACK_INT8_REFUSES)
@@ -132,18 +132,65 @@ def _randomize_batchnorm(model, rng: np.random.Generator) -> None:
                                rng.normal(0, 0.2, c), rng.uniform(0.5, 2.0, c)])
 
 
+# Families whose learnt up-sampling is a choice: exported through their transposed form too.
+TRANSPOSE_OVERRIDES = {"moma": {"up": "transpose"}, "megvii": {"up": "transpose"}}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_deployed_form_has_no_transposed_conv_and_equals_the_model(name):
+    # One deploy mechanism for every family: strided transposed convs become conv +
+    # DEPTH_TO_SPACE (and mier's ACNet blocks one conv); in float the map is the same.
+    model = tiny(name, **TRANSPOSE_OVERRIDES.get(name, {}))
+    rng = np.random.default_rng(0)
+    for weight in model.weights:  # non-zero everywhere (zero-initialised exits included)
+        positive = "variance" in weight.path
+        value = rng.uniform(0.5, 2.0, weight.shape) if positive else rng.normal(0.0, 0.1, weight.shape)
+        weight.assign(value.astype(np.float32))
+    deployed = deployable(model)
+    assert deployed.family == model.family == name
+    assert not any(isinstance(layer, keras.layers.Conv2DTranspose) for layer in deployed.layers)
+    x = images(4 * model.multiple, 6 * model.multiple)
+    np.testing.assert_allclose(predict(deployed, x), predict(model, x), atol=1e-5)
+    assert deployable(deployed) is deployed
+
+
+def test_mier_deconv_exports_as_depth_to_space():
+    # mier's 4×4 stride-2 deconvs (overlapping taps) become a 3×3 conv + DEPTH_TO_SPACE.
+    from mobiledenoise.deploy.convert import to_tflite
+    from mobiledenoise.deploy.tflite_graph import read_graph
+
+    model = tiny("mier")
+    deployed = deployable(model)
+    assert deployed.get_layer("up1").kernel.shape[:2] == (3, 3)
+    ops = {op.name for op in read_graph(to_tflite(model, size=(16, 16))).operators}
+    assert "DEPTH_TO_SPACE" in ops and "TRANSPOSE_CONV" not in ops
+
+
+def test_denoiser_identity_round_trips_through_keras_config():
+    from mobiledenoise.models.denoiser import Denoiser
+
+    model = tiny("noahtcv", input_shape=(8, 12, 3), batch_size=1)
+    assert isinstance(model, Denoiser) and isinstance(model, keras.Model)
+    assert model.identity == {"model": "noahtcv", "config": dataclasses.asdict(model.config)}
+    again = Denoiser.from_config(model.get_config())
+    assert (again.family, again.config, again.input_shape) == ("noahtcv", model.config, (1, 8, 12, 3))
+    again.set_weights(model.get_weights())
+    x = images(8, 12)
+    np.testing.assert_array_equal(predict(again, x), predict(model, x))
+
+
 def test_mier_fused_equals_unfused():
     from mobiledenoise.models.mier import fuse
 
     model = tiny("mier", widths=(8, 16), res_blocks=2)
     _randomize_batchnorm(model, np.random.default_rng(0))
     fused = fuse(model)
-    assert fused.denoiser_config.fused and not model.denoiser_config.fused
+    assert fused.config.fused and not model.config.fused
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in fused.layers)
     assert fused.count_params() < model.count_params()
     x = images(12, 20)
     np.testing.assert_allclose(predict(fused, x), predict(model, x), atol=1e-4)
-    assert deployable(model).denoiser_config.fused  # export fuses through the registry hook
+    assert deployable(model).config.fused  # export fuses through the registry hook
     assert fuse(fused) is fused
 
 
@@ -152,7 +199,7 @@ def test_enerzai_super_and_sub_share_weights():
 
     config = EnerzaiConfig(widths=(4, 8), super_blocks=1, growth=4, dense_layers=2)
     super_net, sub_net = build_super_and_sub(config)
-    assert super_net.denoiser_name == sub_net.denoiser_name == "enerzai"
+    assert super_net.family == sub_net.family == "enerzai"
     assert super_net.count_params() > sub_net.count_params()
     weighted = {layer.name for layer in super_net.layers if layer.weights}
     assert {layer.name for layer in sub_net.layers if layer.weights} <= weighted
@@ -174,7 +221,7 @@ def test_noahtcv_search_space_string_and_validation():
     from mobiledenoise.models.noahtcv import decode, encode
 
     model = build_model("noahtcv", preset="tiny_concat")
-    config = model.denoiser_config
+    config = model.config
     assert decode(encode(config)) == config
     assert predict(model, images(8, 12)).shape == (1, 8, 12, 3)
     with pytest.raises(UserError, match="encoder_ops"):
@@ -254,11 +301,11 @@ def test_unet_strided_entry_starts_at_identity_and_needs_its_multiple(entry, str
     # The strided exit starts at zero, so an untrained net returns its input exactly: training
     # starts at the identity with a gradient into the exit instead of cancelling a random residual.
     model = build_model("unet", preset="tiny", entry=entry)
-    assert model.denoiser_config.multiple == 4 * stride  # depth 2 -> 4, times the entry stride
+    assert model.config.multiple == 4 * stride  # depth 2 -> 4, times the entry stride
     x = images(8 * stride, 12 * stride)
     np.testing.assert_array_equal(predict(model, x), x)
     with pytest.raises(UserError, match=f"multiple of {4 * stride}"):
-        check_input_size(model, 4 * stride + 2, 4 * stride)
+        check_input_size(model.config, 4 * stride + 2, 4 * stride)
 
 
 def test_unet_fast_preset_runs_at_half_resolution():
@@ -290,7 +337,7 @@ def test_unet_deploys_transposed_convs_as_depth_to_space(overrides):
     for weight in model.weights:  # non-zero everywhere, the zero-initialised exit included
         weight.assign(rng.normal(0.0, 0.1, weight.shape).astype(np.float32))
     deployed = deployable(model)
-    assert deployed.denoiser_config.up == "depth_to_space"
+    assert deployed.config.up == "depth_to_space"
     x = images(32, 48)
     np.testing.assert_allclose(predict(deployed, x), predict(model, x), atol=1e-5)
     ops = {op.name for op in read_graph(to_tflite(model, size=(32, 48))).operators}

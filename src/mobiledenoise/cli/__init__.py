@@ -51,14 +51,8 @@ _COMMAND_MODULES = [
     "demo",
 ]
 
-for _name in _COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(f"{__name__}.{_name}")
-    except ModuleNotFoundError as exc:  # a stage not built yet
-        if exc.name != f"{__name__}.{_name}":
-            raise
-        continue
-    _module.register(app)
+for _name in _COMMAND_MODULES:  # a listed module that fails to import is an error
+    importlib.import_module(f"{__name__}.{_name}").register(app)
 
 
 def _print_version(value: bool) -> None:

@@ -3,22 +3,11 @@ full-resolution photo through the tiled runner (see `deploy.bench` for what is m
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import typer
 
-from mobiledenoise.errors import UserError
-
-
-def parse_size(text: str | None, option: str) -> tuple[int, int] | None:
-    """'480x720' -> (480, 720): HEIGHTxWIDTH."""
-    if text is None:
-        return None
-    match = re.fullmatch(r"\s*(\d+)\s*[x×X]\s*(\d+)\s*", text)
-    if not match or min(int(match[1]), int(match[2])) < 1:
-        raise UserError(f"expected {option} as HEIGHTxWIDTH (e.g. 480x720), received {text!r}")
-    return int(match[1]), int(match[2])
+from mobiledenoise.cli.options import parse_size
 
 
 def bench(
@@ -47,8 +36,8 @@ def bench(
         full = bench_lib.benchmark_full_resolution(denoiser, size=photo_size, tile=tile,
                                                    overlap=overlap)
     if json_out:
-        typer.echo(report.to_json({**result, "model": str(model),
-                                   **({"full_res": full} if full else {})}))
+        typer.echo(report.to_json({**result.to_dict(), "model": str(model),
+                                   **({"full_res": full.to_dict()} if full else {})}))
     else:
         report.print_bench(result, full)
 

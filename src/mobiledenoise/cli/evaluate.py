@@ -2,10 +2,9 @@
 
 MODEL is resolved by `resolve_denoiser`, shared with `mobiledenoise denoise`:
 - a `.tflite` file -> LiteRT (`deploy.runtime.TFLiteDenoiser`), no TensorFlow imported;
-- a run folder or a registered model name -> Keras (`train.runs.load_model`), imported lazily.
-  The image is reflect-padded to the model's `denoiser_config.multiple`, run, and cropped.
-  The Keras path measures no runtime (that is the deployed .tflite's business): it reports
-  PSNR/SSIM only;
+- a run folder or a registered model name -> Keras (`deploy.keras_denoiser.KerasDenoiser`),
+  imported lazily. The Keras path measures no runtime (that is the deployed .tflite's
+  business): it reports PSNR/SSIM only;
 - `default` or `fast`, or nothing -> a shipped model (`weights.shipped_model_path()`).
 """
 
@@ -13,42 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import typer
 
 from mobiledenoise.errors import UserError
-
-
-class KerasDenoiser:
-    """A Keras denoiser with the `denoise(image, tile, overlap)` interface of TFLiteDenoiser."""
-
-    def __init__(self, source: str):
-        from mobiledenoise.models.registry import required_multiple
-        from mobiledenoise.train.runs import load_model
-
-        self.model = load_model(source, input_shape=(None, None, 3), batch_size=1)
-        self.multiple = required_multiple(self.model)
-        self.name = str(source)
-
-    def _run(self, image: np.ndarray) -> np.ndarray:
-        import keras
-
-        output = self.model(image[None].astype(np.float32), training=False)
-        return np.asarray(keras.ops.convert_to_numpy(output))[0]
-
-    def run_padded(self, image: np.ndarray) -> np.ndarray:
-        from mobiledenoise.deploy.tiling import run_padded
-
-        return run_padded(self._run, image, self.multiple)
-
-    def denoise(self, image: np.ndarray, tile: int | tuple[int, int] | None = None,
-                overlap: int = 32, *, on_tile=None) -> np.ndarray:
-        from mobiledenoise.deploy.tiling import as_float, denoise_tiled, round_up_tile
-
-        if tile is None:
-            return self.run_padded(as_float(image))
-        return denoise_tiled(self.run_padded, image, round_up_tile(tile, self.multiple), overlap,
-                             on_tile=on_tile)
 
 
 def resolve_denoiser(model: str | None, *, threads: int = 1, precision: str = "fp32"):
@@ -65,6 +31,8 @@ def resolve_denoiser(model: str | None, *, threads: int = 1, precision: str = "f
     path = Path(model)
     if path.suffix.lower() == ".tflite" or path.is_file():
         return TFLiteDenoiser(path, threads=threads)
+    from mobiledenoise.deploy.keras_denoiser import KerasDenoiser
+
     return KerasDenoiser(model)
 
 
@@ -86,7 +54,7 @@ def evaluate(
     denoiser = resolve_denoiser(model, threads=threads)
     pairs = runner.select_pairs(data, val_only=val_only)
     if isinstance(denoiser, TFLiteDenoiser):
-        result = runner.score_denoiser(denoiser, pairs, runs=runs, progress=not json_out)
+        result = runner.score_denoiser(denoiser, pairs, runs=runs, progress=not json_out).to_dict()
     else:
         result = runner.evaluate_pairs(denoiser.denoise, pairs, progress=not json_out).to_dict()
     result.update(model=denoiser.name, data=str(data))

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import typer
 
+from mobiledenoise.search.space import DEFAULT_SPACE
+
 
 def search(
-    space: str = typer.Option("noahtcv", help="Search space: noahtcv | moma."),
+    space: str = typer.Option(DEFAULT_SPACE, help="Search space: one per model family (see "
+                              "docs/architecture.md); an unknown name lists them."),
     data: Path = typer.Option(..., help="Folder of noisy/clean pairs (validated by scene split)."),
     budget_minutes: float = typer.Option(60.0, help="Search time, counted across restarts."),
     out: Path = typer.Option(..., "--out", "-o", help="Search folder (resumes from state.json)."),
@@ -26,8 +29,9 @@ def search(
 ) -> None:
     """Evolve candidates, score them by proxy PSNR and LiteRT runtime; killed searches resume."""
     from mobiledenoise.errors import UserError
-    from mobiledenoise.train.search import SearchSettings, best_record, run_search
-    from mobiledenoise.train.search_space import get_space
+    from mobiledenoise.search.evolution import SearchSettings, run_search
+    from mobiledenoise.search.report import best_record
+    from mobiledenoise.search.space import get_space
 
     get_space(space)  # fail fast on a bad space, before TensorFlow loads
     if teacher is not None and not Path(teacher).is_dir():
@@ -43,8 +47,8 @@ def search(
     typer.echo(f"{len(state['records'])} candidates in {state['elapsed_s'] / 60:.1f} min; "
                f"front: {out / 'front.md'}")
     if best:
-        typer.echo(f"best {best['candidate']}: {best['psnr']:.2f} dB, {best['runtime_ms']:.1f} ms, "
-                   f"score {best['score']:.3g}; recipe {out / 'best.yaml'}")
+        typer.echo(f"best {best.candidate}: {best.psnr:.2f} dB, {best.runtime_ms:.1f} ms, "
+                   f"score {best.score:.3g}; recipe {out / 'best.yaml'}")
 
 
 def register(app: typer.Typer) -> None:

@@ -10,8 +10,6 @@ the table; progress goes to stderr so stdout stays machine-readable.
 
 from __future__ import annotations
 
-import dataclasses
-
 import typer
 
 REFERENCE_FIELDS = ("team", "size_kb", "psnr", "ssim", "mali_ms", "score", "rank")
@@ -35,7 +33,7 @@ def survey_model(name: str, preset: str, size: tuple[int, int], bench: bool, thr
     if bench:
         from mobiledenoise.deploy.bench import benchmark
 
-        row["cpu_ms"] = benchmark(tflite, size=size, threads=threads)["median_ms"]
+        row["cpu_ms"] = benchmark(tflite, size=size, threads=threads).median_ms
     ref = reference(name)
     for field in REFERENCE_FIELDS:
         row[f"ref_{field}"] = getattr(ref, field) if ref else None
@@ -110,7 +108,7 @@ def register(app: typer.Typer) -> None:
 
         from rich.console import Console
 
-        from mobiledenoise.cli.export import parse_size
+        from mobiledenoise.cli.options import parse_size
         from mobiledenoise.models import list_models
         from mobiledenoise.models.registry import check_input_size, resolve_config
 
@@ -118,17 +116,10 @@ def register(app: typer.Typer) -> None:
         names = list(models) if models else list_models()
         for name in names:  # fail on bad input before minutes of exporting
             config = resolve_config(name, preset)  # UserError for an unknown model or preset
-            check_input_size(_Unbuilt(name, config), *hw)
+            check_input_size(config, *hw)
         rows = survey(names, preset, hw, bench, threads)
         if json_out:
             typer.echo(json.dumps(rows, indent=2))
         else:
             Console().print(render_table(rows, hw))
 
-
-@dataclasses.dataclass
-class _Unbuilt:
-    """The two attributes `check_input_size` reads from a model, without building it."""
-
-    denoiser_name: str
-    denoiser_config: object

@@ -176,7 +176,11 @@ def _drop_opaque_alpha(rgba: np.ndarray, path: Path) -> np.ndarray:
 
 
 def to_float(image: np.ndarray) -> np.ndarray:
-    """uint8/uint16 -> float32 in [0, 1]."""
+    """uint8/uint16 -> float32 in [0, 1]; a float image is only cast to float32 (no copy when
+    it already is one). The one float conversion of the package."""
+    image = np.asarray(image)
+    if np.issubdtype(image.dtype, np.floating):
+        return image.astype(np.float32, copy=False)
     scale = 65535.0 if image.dtype == np.uint16 else 255.0
     return image.astype(np.float32) / scale
 

@@ -12,6 +12,7 @@ Modules (import them directly; this package imports nothing heavy):
 - `contract`    what the challenge server accepts (I/O layout, dtypes, declared sizes),
                 shared by `check` and the upload check (no TensorFlow);
 - `runtime`     LiteRT interpreter wrapper: any-size denoising of one image (no TensorFlow);
+- `keras_denoiser` a run folder or model name behind the same `denoise` interface (Keras);
 - `tiling`      seam-free overlapping tiles with bounded memory (numpy only);
 - `bench`       latency (median/min/max ms) and peak memory of a .tflite (no TensorFlow).
 """

@@ -18,6 +18,7 @@ import resource
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +26,36 @@ import numpy as np
 from mobiledenoise.deploy.runtime import TFLiteDenoiser
 from mobiledenoise.deploy.tiling import count_tiles
 from mobiledenoise.errors import UserError
+from mobiledenoise.evaluate.metrics import CHALLENGE_SIZE
+from mobiledenoise.records import Record
 
-CHALLENGE_SIZE = (480, 720)  # H, W: the MAI 2021 runtime resolution (720×480 landscape)
+
+@dataclass(frozen=True)
+class PatchTiming(Record):
+    """One H×W patch timed `runs` times after the warm-up (milliseconds)."""
+
+    median_ms: float
+    min_ms: float
+    max_ms: float
+    mean_ms: float
+    runs: int
+    threads: int
+    size: list[int]
+    input_dtype: str
+    peak_rss_mb: float
+
+
+@dataclass(frozen=True)
+class PhotoTiming(Record):
+    """One tiled pass over a full-resolution photo (milliseconds)."""
+
+    ms: float
+    size: list[int]
+    tile: list[int]
+    overlap: int
+    tiles: int
+    threads: int
+    peak_rss_mb: float
 
 
 def peak_rss_mb() -> float:
@@ -57,7 +86,7 @@ def resolve_size(denoiser: TFLiteDenoiser, size: tuple[int, int] | None) -> tupl
 
 
 def benchmark(model: str | Path | bytes | TFLiteDenoiser, *, size: tuple[int, int] | None = None,
-              threads: int = 1, runs: int = 20, warmup: int = 3) -> dict:
+              threads: int = 1, runs: int = 20, warmup: int = 3) -> PatchTiming:
     """Time `runs` invocations on one H×W patch (`size`=None: model size or 480×720)."""
     if runs < 1 or warmup < 0:
         raise UserError(f"expected runs >= 1 and warmup >= 0, received runs={runs}, warmup={warmup}")
@@ -71,23 +100,15 @@ def benchmark(model: str | Path | bytes | TFLiteDenoiser, *, size: tuple[int, in
         start = time.perf_counter()
         denoiser.run_patch(image)
         times.append((time.perf_counter() - start) * 1000.0)
-    return {
-        "median_ms": statistics.median(times),
-        "min_ms": min(times),
-        "max_ms": max(times),
-        "mean_ms": statistics.fmean(times),
-        "runs": runs,
-        "threads": denoiser.threads,
-        "size": list(size),
-        "input_dtype": denoiser.input_dtype,
-        "peak_rss_mb": peak_rss_mb(),
-    }
+    return PatchTiming(median_ms=statistics.median(times), min_ms=min(times), max_ms=max(times),
+                       mean_ms=statistics.fmean(times), runs=runs, threads=denoiser.threads,
+                       size=list(size), input_dtype=denoiser.input_dtype, peak_rss_mb=peak_rss_mb())
 
 
 def benchmark_full_resolution(model: str | Path | bytes | TFLiteDenoiser, *,
                               size: tuple[int, int] = (3000, 4000), threads: int = 1,
                               tile: int | tuple[int, int] | None = 512, overlap: int = 32,
-                              on_tile=None) -> dict:
+                              on_tile=None) -> PhotoTiming:
     """Time one tiled pass over a full-resolution H×W photo (one warm-up tile first).
 
     A fixed-size model always tiles at its own input size; a dynamic one at `tile`.
@@ -100,12 +121,6 @@ def benchmark_full_resolution(model: str | Path | bytes | TFLiteDenoiser, *,
     output = denoiser.denoise(image, tile_size, overlap, on_tile=on_tile)
     elapsed = (time.perf_counter() - start) * 1000.0
     del output
-    return {
-        "ms": elapsed,
-        "size": list(size),
-        "tile": list(tile_size),
-        "overlap": overlap,
-        "tiles": count_tiles(tuple(size), tile_size, overlap),
-        "threads": denoiser.threads,
-        "peak_rss_mb": peak_rss_mb(),
-    }
+    return PhotoTiming(ms=elapsed, size=list(size), tile=list(tile_size), overlap=overlap,
+                       tiles=count_tiles(tuple(size), tile_size, overlap), threads=denoiser.threads,
+                       peak_rss_mb=peak_rss_mb())

@@ -34,6 +34,8 @@ from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
+from mobiledenoise.data import crops
+from mobiledenoise.data.imageio import to_float
 from mobiledenoise.errors import UserError
 from mobiledenoise.models.registry import required_multiple
 
@@ -128,19 +130,18 @@ def _check_precision(precision: str) -> None:
 
 def _rebuild(model, size: tuple[int, int] | None):
     """The deployable form of `model` (ACNet fused, super-net blocks dropped) at a fixed size."""
-    from mobiledenoise.models import build_model
+    from mobiledenoise.models.denoiser import Denoiser
     from mobiledenoise.models.registry import check_input_size, deployable
+    from mobiledenoise.models.transforms import rebuild
 
-    if not hasattr(model, "denoiser_name"):
+    if not isinstance(model, Denoiser):
         raise UserError("expected a model built by mobiledenoise.models.build_model, received a "
-                        f"{type(model).__name__} without denoiser_name; build it through the registry")
+                        f"{type(model).__name__}; build it through the registry")
     model = deployable(model)
     if size is not None:
-        check_input_size(model, *size)
+        check_input_size(model.config, *size)
     shape = (*size, 3) if size is not None else (None, None, 3)
-    fixed = build_model(model.denoiser_name, model.denoiser_config, input_shape=shape, batch_size=1)
-    fixed.set_weights(model.get_weights())
-    return fixed
+    return rebuild(model, input_shape=shape, batch_size=1)
 
 
 def fitted_patches(calibration: Iterable[np.ndarray], size, multiple: int) -> Iterator[np.ndarray]:
@@ -163,26 +164,12 @@ def _as_float_image(image: np.ndarray, what: str) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[-1] != 3:
         raise UserError(f"expected {what} as an H×W×3 array, received shape {image.shape}")
-    if image.dtype == np.uint8 or image.dtype == np.uint16:
-        from mobiledenoise.data.imageio import to_float
-
-        return to_float(image)
-    return image.astype(np.float32)
+    return to_float(image)
 
 
 def fit_to_size(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Centre-crop where `image` is larger than (H, W), reflect-pad where it is smaller."""
-    h, w = size
-    for axis, target in ((0, h), (1, w)):
-        have = image.shape[axis]
-        if have > target:
-            start = (have - target) // 2
-            image = np.take(image, range(start, start + target), axis=axis)
-        elif have < target:  # numpy reflects repeatedly when the pad exceeds the size
-            pad = [(0, 0)] * image.ndim
-            pad[axis] = ((target - have) // 2, target - have - (target - have) // 2)
-            image = np.pad(image, pad, mode="reflect")
-    return np.ascontiguousarray(image, dtype=np.float32)
+    return np.ascontiguousarray(crops.fit_to_size(image, size), dtype=np.float32)
 
 
 def fit_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mobiledenoise.deploy.tiling import as_float, denoise_tiled, round_up_tile, run_padded
+from mobiledenoise.data.imageio import to_float
+from mobiledenoise.deploy.tiling import denoise_tiled, round_up_tile, run_padded
 from mobiledenoise.errors import UserError
 
 _DTYPES = {np.float32: "float32", np.int8: "int8", np.uint8: "uint8"}
@@ -171,7 +172,7 @@ class TFLiteDenoiser:
         tile, which saves an image-sized float copy). Returns float32 (see module docstring)."""
         size = self.tile_for(tile)
         if size is None:
-            return self._run_padded(as_float(image))
+            return self._run_padded(to_float(image))
         if not self.dynamic:  # the model fixes the tile: keep the overlap below half of it
             overlap = min(overlap, min(size) // 2)
         fn = self._run_padded if self.dynamic else self.run_patch

@@ -58,11 +58,11 @@ class SteeredDenoiser:
         self.name = getattr(denoiser, "name", type(denoiser).__name__)
 
     def denoise(self, image: np.ndarray, tile=None, overlap: int = 32, **kwargs) -> np.ndarray:
-        from mobiledenoise.deploy.tiling import as_float
+        from mobiledenoise.data.imageio import to_float
 
         if self.strength == 1.0:  # the default: the model as is, no image-sized copies
             return self.denoiser.denoise(image, tile, overlap, **kwargs)
-        noisy = as_float(image)
+        noisy = to_float(image)
         if self.strength == 0.0:
             return noisy
         return blend(noisy, self.denoiser.denoise(image, tile, overlap, **kwargs), self.strength)

@@ -13,7 +13,7 @@ Design choices:
   a plain weighted sum: no seams, no division afterwards, and a function whose receptive radius
   is within the guard band gives exactly its untiled result.
 - Memory: because the weights are separable and pre-normalised, no image-sized weight buffer
-  is needed. An 8/16-bit input is converted to float [0, 1] tile by tile (`as_float`), so no
+  is needed. An 8/16-bit input is converted to float [0, 1] tile by tile (`to_float`), so no
   float copy of the whole input exists either. Peak memory = the caller's input image + the
   float32 image-sized output + one tile in and one tile out.
 """
@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from mobiledenoise.data.crops import pad_to, pad_to_multiple
 from mobiledenoise.data.imageio import to_float
 from mobiledenoise.errors import UserError
 
@@ -72,22 +73,10 @@ def axis_weights(length: int, tile: int, overlap: int) -> list[tuple[int, np.nda
     return [(s, (p / total[s:s + span]).astype(np.float32)) for s, p in zip(starts, profiles)]
 
 
-def as_float(image: np.ndarray) -> np.ndarray:
-    """uint8/uint16 -> float32 [0, 1]; float images are only cast to float32."""
-    image = np.asarray(image)
-    if np.issubdtype(image.dtype, np.integer):
-        return to_float(image)
-    return image.astype(np.float32, copy=False)
-
-
 def run_padded(fn: TileFn, image: np.ndarray, multiple: int) -> np.ndarray:
     """Reflect-pad H and W up to multiples of `multiple`, run `fn`, crop back to H×W."""
     height, width = image.shape[:2]
-    ph, pw = -height % multiple, -width % multiple
-    if ph or pw:
-        mode = "reflect" if min(height, width) > 1 else "edge"
-        image = np.pad(image, ((0, ph), (0, pw), (0, 0)), mode=mode)
-    return fn(image)[:height, :width]
+    return fn(pad_to_multiple(image, multiple))[:height, :width]
 
 
 def round_up_tile(tile: int | tuple[int, int], multiple: int) -> tuple[int, int]:
@@ -108,14 +97,6 @@ def _check_args(image: np.ndarray, tile: tuple[int, int], overlap: int) -> None:
     if overlap < 0 or overlap >= min(th, tw):
         raise UserError(f"expected an overlap in [0, {min(th, tw)}) for tiles of {th}x{tw}, "
                         f"received {overlap}; use a smaller --overlap or a larger --tile")
-
-
-def _pad_to(patch: np.ndarray, th: int, tw: int) -> np.ndarray:
-    ph, pw = th - patch.shape[0], tw - patch.shape[1]
-    if ph == 0 and pw == 0:
-        return patch
-    return np.pad(patch, ((0, ph), (0, pw), (0, 0)), mode="reflect" if min(patch.shape[:2]) > 1
-                  else "edge")
 
 
 def iter_tiles(shape: tuple[int, int], tile: tuple[int, int], overlap: int
@@ -161,8 +142,8 @@ def denoise_tiled(fn: TileFn, image: np.ndarray, tile: tuple[int, int] = (512, 5
     height, width = image.shape[:2]
     output = None
     for rows, cols, wy, wx in iter_tiles((height, width), (th, tw), overlap):
-        patch = as_float(image[rows, cols])
-        result = np.asarray(fn(_pad_to(patch, th, tw)))
+        patch = to_float(image[rows, cols])
+        result = np.asarray(fn(pad_to(patch, th, tw)))
         if result.shape[:2] != (th, tw):
             raise UserError(f"expected the model to return a {th}x{tw} tile, received "
                             f"{result.shape[0]}x{result.shape[1]}; the model must keep the size")

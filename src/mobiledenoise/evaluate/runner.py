@@ -26,7 +26,8 @@ import numpy as np
 from mobiledenoise.data.imageio import from_float, to_float
 from mobiledenoise.data.pairs import Pair, find_pairs, load_pair, split_by_scene
 from mobiledenoise.errors import UserError
-from mobiledenoise.evaluate.metrics import final_score, psnr, ssim
+from mobiledenoise.evaluate.metrics import CHALLENGE_SIZE, final_score, psnr, ssim
+from mobiledenoise.records import Record
 
 DenoiseFn = Callable[[np.ndarray], np.ndarray]
 
@@ -40,7 +41,9 @@ class ImageResult:
 
 
 @dataclass
-class EvalResult:
+class EvalResult(Record):
+    """Per-image figures; `to_dict()` adds the means and `n`, the number of images."""
+
     images: list[ImageResult] = field(default_factory=list)
 
     @property
@@ -65,6 +68,29 @@ class EvalResult:
     def to_dict(self) -> dict:
         return {"psnr": self.psnr, "ssim": self.ssim, "n": self.n,
                 "images": [asdict(r) for r in self.images]}
+
+
+@dataclass(frozen=True)
+class Runtime(Record):
+    """The challenge runtime: ms at `runtime_size`, measured there or per-pixel scaled."""
+
+    runtime_ms: float
+    runtime_size: list[int]
+    runtime_measured_size: list[int]
+    runtime_scaled: bool
+    threads: int
+
+
+@dataclass(frozen=True)
+class Score(Record):
+    """Fidelity, runtime and the Final Score of one model; the JSON form is flat."""
+
+    evaluation: EvalResult
+    runtime: Runtime
+    score: float
+
+    def to_dict(self) -> dict:
+        return {**self.evaluation.to_dict(), **self.runtime.to_dict(), "score": self.score}
 
 
 def evaluate_pairs(denoise_fn: DenoiseFn, pairs: Sequence[Pair], *, progress: bool = True
@@ -100,33 +126,34 @@ def select_pairs(data_dir: str | Path, *, val_only: bool = False) -> list[Pair]:
     return pairs
 
 
-def measure_runtime(denoiser, *, size: tuple[int, int] = (480, 720), runs: int = 20) -> dict:
+def measure_runtime(denoiser, *, size: tuple[int, int] = CHALLENGE_SIZE, runs: int = 20) -> Runtime:
     """Runtime in ms at `size`: measured there, or per-pixel scaled from a fixed model's size."""
     from mobiledenoise.deploy.bench import benchmark
 
     measured_at = denoiser.input_size or tuple(size)
     timing = benchmark(denoiser, size=measured_at, runs=runs, warmup=min(3, runs))
     scale = (size[0] * size[1]) / (measured_at[0] * measured_at[1])
-    return {"runtime_ms": timing["median_ms"] * scale, "runtime_size": list(size),
-            "runtime_measured_size": list(measured_at), "runtime_scaled": scale != 1.0,
-            "threads": timing["threads"]}
+    return Runtime(runtime_ms=timing.median_ms * scale, runtime_size=list(size),
+                   runtime_measured_size=list(measured_at), runtime_scaled=scale != 1.0,
+                   threads=timing.threads)
 
 
-def score_denoiser(denoiser, pairs: Sequence[Pair], *, runtime_size: tuple[int, int] = (480, 720),
-                   runs: int = 20, progress: bool = True) -> dict:
+def score_denoiser(denoiser, pairs: Sequence[Pair], *, runtime_size: tuple[int, int] = CHALLENGE_SIZE,
+                   runs: int = 20, progress: bool = True) -> Score:
     """PSNR/SSIM of a loaded `TFLiteDenoiser` on `pairs`, its runtime and the Final Score."""
     result = evaluate_pairs(denoiser.denoise, pairs, progress=progress)
     runtime = measure_runtime(denoiser, size=runtime_size, runs=runs)
-    return {**result.to_dict(), **runtime, "score": final_score(result.psnr, runtime["runtime_ms"])}
+    return Score(result, runtime, final_score(result.psnr, runtime.runtime_ms))
 
 
 def evaluate_tflite(path: str | Path, data_dir: str | Path, *, threads: int = 1,
-                    runtime_size: tuple[int, int] = (480, 720), runs: int = 20,
+                    runtime_size: tuple[int, int] = CHALLENGE_SIZE, runs: int = 20,
                     val_only: bool = False, progress: bool = True) -> dict:
-    """PSNR/SSIM of a .tflite on the pairs of `data_dir`, its runtime, and the Final Score.
+    """PSNR/SSIM of a .tflite on the pairs of `data_dir`, its runtime, and the Final Score, in
+    the JSON form (`Score.to_dict()` plus `model` and `data`), as the server's job files hold it.
 
     Images of any size: a dynamic-size model runs each one whole, a fixed-size one in tiles.
-    JSON-able keys: psnr, ssim, n, images, runtime_ms, runtime_size, runtime_measured_size,
+    Keys: psnr, ssim, n, images, runtime_ms, runtime_size, runtime_measured_size,
     runtime_scaled, threads, score, model, data.
     """
     from mobiledenoise.deploy.runtime import TFLiteDenoiser
@@ -135,4 +162,4 @@ def evaluate_tflite(path: str | Path, data_dir: str | Path, *, threads: int = 1,
     pairs = select_pairs(data_dir, val_only=val_only)
     result = score_denoiser(denoiser, pairs, runtime_size=runtime_size, runs=runs,
                             progress=progress)
-    return {**result, "model": str(path), "data": str(data_dir)}
+    return {**result.to_dict(), "model": str(path), "data": str(data_dir)}

@@ -8,6 +8,8 @@ import keras
 import numpy as np
 from keras import layers
 
+from mobiledenoise.errors import UserError
+
 
 def activation(kind: str, name: str | None = None) -> layers.Layer:
     if kind == "prelu":
@@ -36,6 +38,16 @@ def down(x, filters: int, kind: str = "maxpool", name: str | None = None):
     raise ValueError(f"unknown down-sampling {kind!r}")
 
 
+UP_KINDS = ("bilinear", "nearest", "transpose", "depth_to_space")
+
+
+def check_up(kind: str, family: str) -> None:
+    """UserError unless `kind` is an up-sampling `up` builds (a family config's `up` field)."""
+    if kind not in UP_KINDS:
+        raise UserError(f"expected {family} up one of {', '.join(UP_KINDS)}, received {kind!r}; "
+                        "fix the recipe or override")
+
+
 def up(x, filters: int, kind: str = "transpose", name: str | None = None):
     """Double H and W: 2×2 transposed conv, the same map as a 1×1 conv + DEPTH_TO_SPACE
     (`depth_to_space`, see `transpose_to_depth_to_space`), or bilinear/nearest resize."""
@@ -60,26 +72,52 @@ class DepthToSpace(layers.Layer):
         return {**super().get_config(), "block": self.block}
 
 
-def learnt_up(x, filters: int, block: int, kind: str = "transpose", *,
+def learnt_up(x, filters: int, block: int, kind: str = "transpose", *, kernel: int | None = None,
               kernel_initializer="glorot_uniform", name: str | None = None):
-    """Multiply H and W by `block` with weights: a block×block stride-block transposed conv
-    (`transpose`), or the same map as a 1×1 conv to filters·block² channels + DEPTH_TO_SPACE
-    (`depth_to_space`; the conv keeps the name, so weights convert by name)."""
+    """Multiply H and W by `block` with weights: a kernel×kernel stride-block transposed conv
+    (`transpose`; kernel defaults to block), or the same map as a conv to filters·block²
+    channels + DEPTH_TO_SPACE (`depth_to_space`; the conv keeps the name, so weights convert by
+    name, see `transpose_to_depth_to_space`; it is 1×1 when kernel = block)."""
+    kernel = kernel or block
     if kind == "transpose":
-        return layers.Conv2DTranspose(filters, block, strides=block, padding="same",
+        return layers.Conv2DTranspose(filters, kernel, strides=block, padding="same",
                                       kernel_initializer=kernel_initializer, name=name)(x)
     if kind != "depth_to_space":
         raise ValueError(f"unknown learnt up-sampling {kind!r}: transpose | depth_to_space")
-    x = layers.Conv2D(filters * block * block, 1, kernel_initializer=kernel_initializer, name=name)(x)
+    size = 2 * _subpixel_reach(kernel, block) + 1
+    x = layers.Conv2D(filters * block * block, size, padding="same",
+                      kernel_initializer=kernel_initializer, name=name)(x)
     return DepthToSpace(block, name=f"{name}_d2s" if name else None)(x)
 
 
-def transpose_to_depth_to_space(kernel, bias):
-    """Weights of a k×k stride-k Conv2DTranspose (kernel k×k×out×in) as the 1×1 conv of
-    `learnt_up(kind="depth_to_space")`: output pixel (a, b) of each k×k block is channel block a·k + b."""
+def _subpixel_taps(kernel: int, block: int) -> list[tuple[int, int, int]]:
+    """(output phase a, input offset d, kernel tap t) of a "same" stride-`block` transposed
+    conv: output row block·m + a takes input row m + d through tap t. TF pads the transposed
+    conv's input side by (kernel - block) // 2 before, so row y = block·i + t - pad."""
+    pad = max(kernel - block, 0) // 2
+    return [(a, (a + pad - t) // block, t) for a in range(block) for t in range(kernel)
+            if (a + pad - t) % block == 0]
+
+
+def _subpixel_reach(kernel: int, block: int) -> int:
+    return max(abs(d) for _, d, _ in _subpixel_taps(kernel, block))
+
+
+def transpose_to_depth_to_space(kernel, bias, block: int | None = None):
+    """Weights of a k×k stride-`block` "same" Conv2DTranspose (kernel k×k×out×in; block
+    defaults to k) as the conv of `learnt_up(kind="depth_to_space")`: output pixel (a, b) of
+    each block×block cell is channel block a·block + b; the conv is 1×1 when k = block, else
+    (2r+1)×(2r+1) with r the farthest input offset a tap reaches (3×3 for mier's 4×4 / 2)."""
     k, _, out_channels, in_channels = kernel.shape
-    pointwise = kernel.transpose(3, 0, 1, 2).reshape(1, 1, in_channels, k * k * out_channels)
-    return pointwise, np.tile(bias, k * k)
+    block = block or k
+    taps, reach = _subpixel_taps(k, block), _subpixel_reach(k, block)
+    size = 2 * reach + 1
+    conv = np.zeros((size, size, in_channels, block * block * out_channels), kernel.dtype)
+    for a, dy, ty in taps:
+        for b, dx, tx in taps:
+            first = (a * block + b) * out_channels
+            conv[reach + dy, reach + dx, :, first:first + out_channels] = kernel[ty, tx].T
+    return conv, np.tile(bias, block * block)
 
 
 def residual_output(inputs, features, name: str = "residual"):

@@ -37,8 +37,9 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
-from mobiledenoise.models import blocks
-from mobiledenoise.models.registry import build_model, register_model
+from mobiledenoise.models import blocks, transforms
+from mobiledenoise.models.denoiser import Denoiser
+from mobiledenoise.models.registry import register_model
 
 
 @dataclass(frozen=True)
@@ -48,13 +49,15 @@ class EnerzaiConfig:
     super_blocks: int = 2
     growth: int = 16
     dense_layers: int = 4
+    up: str = "transpose"  # transpose | depth_to_space (its deployed form)
 
     @property
     def multiple(self) -> int:
         return 2 ** (len(self.widths) - 1)
 
 
-def unet_trunk(x, widths, convs_per_level: int, act: str = "relu", bottleneck=None):
+def unet_trunk(x, widths, convs_per_level: int, act: str = "relu", bottleneck=None,
+               up: str = "transpose"):
     """U-Net features at full resolution; `bottleneck(x)` (if given) runs at the lowest level."""
     skips = []
     for level, width in enumerate(widths):
@@ -66,7 +69,7 @@ def unet_trunk(x, widths, convs_per_level: int, act: str = "relu", bottleneck=No
     if bottleneck is not None:
         x = bottleneck(x)
     for level in reversed(range(len(widths) - 1)):
-        x = blocks.up(x, widths[level], "transpose", name=f"dec{level}_up")
+        x = blocks.up(x, widths[level], up, name=f"dec{level}_up")
         x = layers.Concatenate(name=f"dec{level}_skip")([x, skips[level]])
         for i in range(convs_per_level):
             x = blocks.conv(x, widths[level], act=act, name=f"dec{level}_conv{i}")
@@ -87,7 +90,7 @@ def _super_blocks(config: EnerzaiConfig, features):
     supernet=lambda config: build_super_and_sub(config))
 def build_enerzai(config: EnerzaiConfig, inputs):
     """ENERZAi: once-for-all sub-net (shared U-Net + one conv); super-net: build_super_and_sub."""
-    features = unet_trunk(inputs, config.widths, config.convs_per_level)
+    features = unet_trunk(inputs, config.widths, config.convs_per_level, up=config.up)
     return blocks.residual_output(inputs, features)
 
 
@@ -96,29 +99,25 @@ def build_super_and_sub(config: EnerzaiConfig | None = None, input_shape=(None, 
     """(super_model, sub_model) sharing one input and the trunk's layer objects (see docstring)."""
     config = config or EnerzaiConfig()
     inputs = keras.Input(shape=tuple(input_shape), batch_size=batch_size, name="noisy")
-    features = unet_trunk(inputs, config.widths, config.convs_per_level)
+    features = unet_trunk(inputs, config.widths, config.convs_per_level, up=config.up)
     # the names blocks.residual_output gives, so the sub-net matches build_model("enerzai")
     head = layers.Conv2D(3, 3, padding="same", name="residual_conv")
     sub_out = layers.Add(name="residual")([inputs, head(features)])
     super_out = layers.Add(name="super_residual")([inputs, head(_super_blocks(config, features))])
-    sub_model = keras.Model(inputs, sub_out, name="enerzai")
-    super_model = keras.Model(inputs, super_out, name="enerzai_super")
-    for model in (super_model, sub_model):
-        model.denoiser_name, model.denoiser_config = "enerzai", config
+    # Both are `enerzai` Denoisers: the super-net is the family's training form, and its
+    # deploy transform (`detach_super`) gives the registry's sub-net.
+    sub_model = Denoiser(inputs, sub_out, family="enerzai", config=config, name="enerzai")
+    super_model = Denoiser(inputs, super_out, family="enerzai", config=config, name="enerzai_super")
     return super_model, sub_model
 
 
 def detach_super(model) -> keras.Model:
     """The deployable sub-net: a registry-built `enerzai` carrying `model`'s trunk and sub-head
-    weights (the super-net's `super_*` blocks are dropped). A sub-net is returned unchanged."""
-    names = {layer.name for layer in model.layers}
-    if not any(name.startswith("super_") for name in names):
-        return model
-    sub = build_model("enerzai", model.denoiser_config)
-    for layer in sub.layers:
-        if layer.weights:
-            layer.set_weights(model.get_layer(layer.name).get_weights())
-    return sub
+    weights (the super-net's `super_*` blocks are dropped), its transposed convs written as
+    1×1 conv + DEPTH_TO_SPACE. A deployed sub-net is returned unchanged."""
+    deployed = transforms.deploy_learnt_up(model)
+    is_super = any(layer.name.startswith("super_") for layer in model.layers)
+    return transforms.rebuild(model) if deployed is model and is_super else deployed
 
 
 @dataclass(frozen=True)
@@ -128,6 +127,7 @@ class EnerzaiDenseConfig:
     growth: int = 8
     dense_layers: int = 4
     act: str = "prelu"
+    up: str = "transpose"  # transpose | depth_to_space (its deployed form)
 
     @property
     def multiple(self) -> int:
@@ -137,12 +137,13 @@ class EnerzaiDenseConfig:
 @register_model("enerzai_dense", config=EnerzaiDenseConfig, presets={
     "default": {},
     "tiny": {"widths": (4, 8), "growth": 4, "dense_layers": 2},
-})
+}, deploy=transforms.deploy_learnt_up)
 def build_enerzai_dense(config: EnerzaiDenseConfig, inputs):
     """ENERZAi (2nd model): shallow PReLU U-Net with a residual dense block in the bottleneck."""
     def bottleneck(x):
         return blocks.dense_block(x, config.growth, config.dense_layers, act=config.act,
                                   name="mid_rdb")
 
-    features = unet_trunk(inputs, config.widths, config.convs_per_level, config.act, bottleneck)
+    features = unet_trunk(inputs, config.widths, config.convs_per_level, config.act, bottleneck,
+                          config.up)
     return blocks.residual_output(inputs, features)

@@ -112,6 +112,6 @@ def build_gdalgo(config: GdalgoConfig, inputs):
 
 def stage_outputs(model) -> keras.Model:
     """A model (same layers) whose outputs are every stage's image, for multi-stage losses."""
-    stages = model.denoiser_config.stages
+    stages = model.config.stages
     outputs = [model.get_layer(f"stage{s}_output").output for s in range(1, stages)]
     return keras.Model(model.input, [*outputs, model.output], name=f"{model.name}_stages")

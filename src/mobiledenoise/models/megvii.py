@@ -23,21 +23,20 @@ from keras import layers
 from mobiledenoise.errors import UserError
 from mobiledenoise.models import blocks
 from mobiledenoise.models.registry import register_model
+from mobiledenoise.models.transforms import deploy_learnt_up
 
 
 @dataclass(frozen=True)
 class MegviiConfig:
     widths: tuple[int, ...] = (24, 48, 96, 184, 352)
     convs_per_level: int = 2
-    up: str = "bilinear"  # bilinear | nearest | transpose
+    up: str = "bilinear"  # bilinear | nearest | transpose | depth_to_space (transpose deployed)
 
     def __post_init__(self):
         if len(self.widths) < 2 or any(w <= 0 or w % 8 for w in self.widths):
             raise UserError(f"expected at least 2 megvii widths, each a multiple of 8, received "
                             f"{self.widths!r}; round them to multiples of 8")
-        if self.up not in ("bilinear", "nearest", "transpose"):
-            raise UserError(f"expected megvii up one of bilinear, nearest, transpose, "
-                            f"received {self.up!r}")
+        blocks.check_up(self.up, "megvii")
 
     @property
     def multiple(self) -> int:
@@ -55,7 +54,7 @@ def split_decoder_block(x, width: int, name: str):
 @register_model("megvii", config=MegviiConfig, presets={
     "default": {},
     "tiny": {"widths": (8, 16, 16), "convs_per_level": 1},
-})
+}, deploy=deploy_learnt_up)
 def build_megvii(config: MegviiConfig, inputs):
     """Megvii: light 3×3-only U-Net whose decoder blocks split features into two half convs."""
     x, skips = inputs, []

@@ -14,19 +14,21 @@ Choices where the text is silent:
   RGB; output = input + tail. ReLU after every conv except the residual blocks' second conv
   and the tail. 4×4/stride-2 deconvs match PyTorch's `ConvTranspose2d(4, 2, padding=1)`.
 - `fuse(model)` folds BN (inference statistics) and the three branches into the 3×3 kernels;
-  it is the registry's `deploy` hook, so every export is fused. `default` fused: ~0.36 M
+  the registry's `deploy` hook fuses and writes each 4×4 stride-2 deconv as the same map, a
+  3×3 conv to 4× the channels + DEPTH_TO_SPACE (`up="depth_to_space"`), so every export is
+  fused and has no TRANSPOSE_CONV. `default` fused: ~0.36 M
   parameters (~1.43 MB FP32).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from keras import layers
 
-from mobiledenoise.models import blocks
-from mobiledenoise.models.registry import build_model, register_model
+from mobiledenoise.models import blocks, transforms
+from mobiledenoise.models.registry import register_model
+from mobiledenoise.models.transforms import deploy_learnt_up
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class MierConfig:
     res_blocks: int = 4
     out_width: int = 32
     fused: bool = False  # True: the deployed form (plain 3×3 convs with bias)
+    up: str = "transpose"  # transpose | depth_to_space (the deconvs' deployed form)
 
     @property
     def multiple(self) -> int:
@@ -47,15 +50,15 @@ def _conv3(x, filters: int, config: MierConfig, name: str, *, strides: int = 1, 
     return layers.ReLU(name=f"{name}_act")(x) if relu else x
 
 
-def _deconv(x, filters: int, name: str):
-    x = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", name=name)(x)
+def _deconv(x, filters: int, config: MierConfig, name: str):
+    x = blocks.learnt_up(x, filters, 2, config.up, kernel=4, name=name)
     return layers.ReLU(name=f"{name}_act")(x)
 
 
 @register_model("mier", config=MierConfig, presets={
     "default": {},
     "tiny": {"widths": (4, 8), "res_blocks": 1, "out_width": 4},
-}, deploy=lambda model: fuse(model))
+}, deploy=lambda model: deploy_learnt_up(model, transforms.ACNET, fused=True))
 def build_mier(config: MierConfig, inputs):
     """Mier: stride-2 convs, residual blocks, deconvs; ACNet blocks fused after training."""
     skip = _conv3(inputs, config.widths[0], config, "down1", strides=2)
@@ -64,28 +67,17 @@ def build_mier(config: MierConfig, inputs):
         y = _conv3(x, config.widths[1], config, f"res{b}_conv0")
         y = _conv3(y, config.widths[1], config, f"res{b}_conv1", relu=False)
         x = layers.Add(name=f"res{b}")([x, y])
-    x = _deconv(x, config.widths[0], "up1")
+    x = _deconv(x, config.widths[0], config, "up1")
     x = layers.Add(name="up1_skip")([x, skip])
-    x = _deconv(x, config.out_width, "up2")
+    x = _deconv(x, config.out_width, config, "up2")
     x = _conv3(x, 3, config, "tail", relu=False)
     return layers.Add(name="residual")([inputs, x])
 
 
 def fuse(model):
-    """The deployable `mier`: the same architecture with `fused=True`, each ACNet block folded
-    (BN in inference mode) into one 3×3 conv with bias; other weights copied by layer name.
-    A fused model is returned unchanged."""
-    config = model.denoiser_config
-    if config.fused:
+    """`model` with each ACNet block folded (BN in inference mode) into one 3×3 conv with bias
+    (`fused=True`); other weights copied by layer name. A fused model is returned unchanged.
+    The exported form also writes the deconvs as conv + DEPTH_TO_SPACE (the deploy hook)."""
+    if model.config.fused:
         return model
-    fused = build_model("mier", dataclasses.replace(config, fused=True),
-                        input_shape=model.input_shape[1:], batch_size=model.input_shape[0])
-    for layer in fused.layers:
-        if not layer.weights:
-            continue
-        source = model.get_layer(layer.name)
-        if source.weights:
-            layer.set_weights(source.get_weights())
-        else:  # the ACNet block's Add layer has this name; its branches hold the weights
-            layer.set_weights(list(blocks.fold_acnet(model, layer.name)))
-    return fused
+    return transforms.rebuild(model, {"fused": True}, convert=transforms.ACNET)

@@ -11,6 +11,9 @@ Choices where the text is silent:
   fixed 1×H×W×3). `nearest` and `transpose` are available for search.
 - decoder: resize -> concat encoder skip -> separable convs; output = input + 3×3 conv.
 `default` widths (32, 64, 96, 160, 288) give ~0.37 M parameters (~1.45 MB FP32).
+
+`encode(config)` / `decode(text)` give the compact string a search candidate is named by,
+e.g. ``w32-64-96_k3_c2_up:bilinear`` (its search space: `search/spaces/moma.py`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from keras import layers
 from mobiledenoise.errors import UserError
 from mobiledenoise.models import blocks
 from mobiledenoise.models.registry import register_model
+from mobiledenoise.models.transforms import deploy_learnt_up
 
 
 @dataclass(frozen=True)
@@ -29,15 +33,13 @@ class MomaConfig:
     widths: tuple[int, ...] = (32, 64, 96, 160, 288)
     kernel: int = 3
     convs_per_level: int = 2
-    up: str = "bilinear"  # bilinear | nearest | transpose
+    up: str = "bilinear"  # bilinear | nearest | transpose | depth_to_space (transpose deployed)
 
     def __post_init__(self):
         if len(self.widths) < 2 or self.kernel % 2 == 0:
             raise UserError(f"expected >= 2 moma widths and an odd kernel, received widths="
                             f"{self.widths!r}, kernel={self.kernel}")
-        if self.up not in ("bilinear", "nearest", "transpose"):
-            raise UserError(f"expected moma up one of bilinear, nearest, transpose, "
-                            f"received {self.up!r}")
+        blocks.check_up(self.up, "moma")
 
     @property
     def multiple(self) -> int:
@@ -47,7 +49,7 @@ class MomaConfig:
 @register_model("moma", config=MomaConfig, presets={
     "default": {},
     "tiny": {"widths": (8, 16), "convs_per_level": 1},
-})
+}, deploy=deploy_learnt_up)
 def build_moma(config: MomaConfig, inputs):
     """MOMA-Denoise: NAS-sized U-Net of depthwise-separable convs, max pooling, up-sampling."""
     x = blocks.conv(inputs, config.widths[0], name="stem")
@@ -65,3 +67,30 @@ def build_moma(config: MomaConfig, inputs):
         for i in range(config.convs_per_level):
             x = blocks.sepconv(x, width, config.kernel, name=f"dec{level}_sep{i}")
     return blocks.residual_output(inputs, x)
+
+
+def encode(config: MomaConfig) -> str:
+    """The compact string naming a search candidate (see module docstring)."""
+    return (f"w{'-'.join(map(str, config.widths))}_k{config.kernel}_c{config.convs_per_level}"
+            f"_up:{config.up}")
+
+
+def decode(text: str) -> MomaConfig:
+    """Inverse of `encode`; fields left out keep their defaults."""
+    values: dict = {}
+    try:
+        for part in text.split("_"):
+            if part.startswith("w"):
+                values["widths"] = tuple(int(v) for v in part[1:].split("-"))
+            elif part.startswith("k"):
+                values["kernel"] = int(part[1:])
+            elif part.startswith("c"):
+                values["convs_per_level"] = int(part[1:])
+            elif part.startswith("up:"):
+                values["up"] = part[3:]
+            else:
+                raise ValueError(f"unknown part {part!r}")
+    except ValueError as exc:
+        raise UserError(f"expected a moma candidate string like {encode(MomaConfig())!r}, "
+                        f"received {text!r} ({exc})") from None
+    return MomaConfig(**values)

@@ -29,10 +29,12 @@ from keras import layers
 from mobiledenoise.errors import UserError
 from mobiledenoise.models import blocks
 from mobiledenoise.models.registry import register_model
+from mobiledenoise.models.transforms import deploy_learnt_up
 
 OPS = {"conv3x3": "c3", "dwsep": "ds", "dilated": "dl"}
 DOWNS = ("conv", "maxpool", "avgpool")
-UPS = ("transpose", "bilinear", "nearest")
+UPS = ("transpose", "bilinear", "nearest")  # the searched choices
+DEPLOYED_UP = "depth_to_space"  # `transpose` as exported (transforms.deploy_learnt_up)
 SKIPS = ("add", "concat")
 
 
@@ -55,7 +57,7 @@ class NoahTCVConfig:
         for op in (*self.encoder_ops, *self.decoder_ops):
             _check(op in OPS, f"ops from {', '.join(OPS)}", op)
         _check(self.down in DOWNS, f"down one of {', '.join(DOWNS)}", self.down)
-        _check(self.up in UPS, f"up one of {', '.join(UPS)}", self.up)
+        _check(self.up in (*UPS, DEPLOYED_UP), f"up one of {', '.join(UPS)}", self.up)
         _check(self.skip in SKIPS, f"skip one of {', '.join(SKIPS)}", self.skip)
         _check(self.blocks_per_level >= 1, "blocks_per_level >= 1", self.blocks_per_level)
 
@@ -85,8 +87,8 @@ def _level(x, op: str, width: int, config: NoahTCVConfig, prefix: str):
 
 
 def _upsample(x, width: int, config: NoahTCVConfig, name: str):
-    if config.up == "transpose":
-        return blocks.up(x, width, "transpose", name=name)
+    if config.up in ("transpose", DEPLOYED_UP):
+        return blocks.up(x, width, config.up, name=name)
     x = blocks.up(x, width, config.up, name=name)
     return blocks.conv(x, width, 1, act=None, name=f"{name}_proj")
 
@@ -105,7 +107,7 @@ def _merge(x, skip, width: int, config: NoahTCVConfig, name: str):
     "tiny_concat": {"widths": (4, 8, 8), "encoder_ops": ("dwsep", "conv3x3", "dilated"),
                     "decoder_ops": ("conv3x3", "dwsep"), "blocks_per_level": 1,
                     "down": "maxpool", "up": "bilinear", "skip": "concat"},
-})
+}, deploy=deploy_learnt_up)
 def build_noahtcv(config: NoahTCVConfig, inputs):
     """NOAHTCV: NAS-searched multi-scale encoder-decoder with strong skips (MAI 2021 winner)."""
     x, skips = inputs, []

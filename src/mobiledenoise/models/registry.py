@@ -7,10 +7,12 @@ builder function decorated with `@register_model`:
     @register_model("unet", config=UNetConfig, presets={"default": {}, "tiny": {"width": 8}})
     def build_unet(config: UNetConfig, inputs: keras.KerasTensor) -> keras.KerasTensor: ...
 
-The builder maps an input tensor to an output tensor; the registry wraps it into a functional
-`keras.Model`, so the same weights build at any input shape (training on patches, export at a
-fixed 1×H×W×3). Config flows one way: dataclass defaults <- preset <- overrides. Family
-modules are imported lazily from the explicit `_FAMILY_MODULES` list.
+The builder maps an input tensor to an output tensor; the registry wraps it into a
+`Denoiser` (a functional `keras.Model` that knows its `family` and `config`), so the same
+weights build at any input shape (training on patches, export at a fixed 1×H×W×3). Config
+flows one way: dataclass defaults <- preset <- overrides. Family modules are imported lazily
+from the explicit `_FAMILY_MODULES` list; a listed module that fails to import is an error.
+A family's optional `deploy` hook gives its exported form through `transforms.rebuild`.
 """
 
 from __future__ import annotations
@@ -45,9 +47,10 @@ def register_model(name: str, *, config: type, presets: dict[str, dict] | None =
                    supernet: Callable[[Any], Any] | None = None):
     """Decorator registering a builder; a duplicate name is an error, not an override.
 
-    `deploy` turns a trained model into the one that is exported (e.g. fuse ACNet branches,
-    drop a super-network's extra blocks); it must return a registry-built model. `supernet`
-    builds (super-net, sub-net) from a config for once-for-all training (train/steps.py).
+    `deploy` turns a trained `Denoiser` into the one that is exported (fuse ACNet branches,
+    drop a super-network's extra blocks, transposed convs as DEPTH_TO_SPACE); it returns a
+    registry-built model, normally through `transforms.rebuild`. `supernet` builds
+    (super-net, sub-net) from a config for once-for-all training (train/steps.py).
     """
 
     def decorator(build_fn):
@@ -62,15 +65,12 @@ def register_model(name: str, *, config: type, presets: dict[str, dict] | None =
 
 
 def _load_families() -> None:
+    """Import every family module; a missing one is an error, not a family quietly gone."""
     global _loaded
     if _loaded:
         return
     for module in _FAMILY_MODULES:
-        try:
-            importlib.import_module(f"mobiledenoise.models.{module}")
-        except ModuleNotFoundError as exc:  # a family not written yet
-            if exc.name != f"mobiledenoise.models.{module}":
-                raise
+        importlib.import_module(f"mobiledenoise.models.{module}")
     _loaded = True
 
 
@@ -117,8 +117,10 @@ def _coerce(value, default):
 
 def build_model(name: str, config=None, *, input_shape=(None, None, 3), batch_size=None,
                 preset: str | None = None, **overrides):
-    """Build model `name` as a functional keras.Model; `config` may be a dataclass or dict."""
+    """Build model `name` as a `Denoiser`; `config` may be a dataclass or a dict."""
     import keras
+
+    from mobiledenoise.models.denoiser import Denoiser
 
     spec = get_spec(name)
     if config is None:
@@ -127,32 +129,35 @@ def build_model(name: str, config=None, *, input_shape=(None, None, 3), batch_si
         config = config_from_dict(name, config)
     inputs = keras.Input(shape=tuple(input_shape), batch_size=batch_size, name="noisy")
     outputs = spec.build_fn(config, inputs)
-    model = keras.Model(inputs, outputs, name=name)
-    model.denoiser_name = name
-    model.denoiser_config = config
-    return model
+    return Denoiser(inputs, outputs, family=name, config=config, name=name)
 
 
 def describe(model) -> dict:
-    """The JSON-able identity of a built model: {"model": name, "config": {...}}."""
-    return {"model": model.denoiser_name, "config": dataclasses.asdict(model.denoiser_config)}
+    """The JSON-able identity of a `Denoiser`: {"model": name, "config": {...}}."""
+    return model.identity
 
 
 def deployable(model):
     """The model to export: the family's `deploy` transform applied, or the model itself."""
-    spec = get_spec(model.denoiser_name)
+    spec = get_spec(model.family)
     return spec.deploy_fn(model) if spec.deploy_fn else model
 
 
 def required_multiple(model) -> int:
-    """The factor a registry-built model's input height and width must be divisible by."""
-    return int(getattr(model.denoiser_config, "multiple", 1))
+    """The factor a `Denoiser`'s input height and width must be divisible by."""
+    return model.multiple
 
 
-def check_input_size(model, height: int, width: int) -> None:
-    """UserError unless H and W are multiples of the model's required factor."""
-    multiple = required_multiple(model)
+def family_of(config) -> str:
+    """The registered family whose config dataclass `config` is."""
+    _load_families()
+    return next(spec.name for spec in _REGISTRY.values() if isinstance(config, spec.config_cls))
+
+
+def check_input_size(config, height: int, width: int) -> None:
+    """UserError unless H and W are multiples of the factor `config` (a family config) needs."""
+    multiple = config.multiple
     if height % multiple or width % multiple:
         raise UserError(f"expected height and width divisible by {multiple} for model "
-                        f"{model.denoiser_name}, received {height}x{width}; pad or crop to a multiple "
+                        f"{family_of(config)}, received {height}x{width}; pad or crop to a multiple "
                         f"of {multiple} (the tiled runner pads automatically)")

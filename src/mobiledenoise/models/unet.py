@@ -24,17 +24,21 @@ Presets: `mobile` (width 8, full resolution, 2.95 GMAC at 720×480, 80 k paramet
 clamped to [0, 1]) was the first shipped model; `fast` (width 16/32/64, depth 3, one conv per
 level, added skips, half resolution: 1.01 GMAC, 136 k parameters, clamped) is the shipped
 default: ~5× faster than `mobile` at 720×480 on one CPU thread.
+
+Exported form (the registry's deploy hook, `transforms.deploy_learnt_up`): every stride-s
+transposed conv (the `up`s and a strided entry's exit) as the same map written as a 1×1 conv +
+DEPTH_TO_SPACE (`up="depth_to_space"`), which keeps INT8 ranges tight.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from keras import layers
 
 from mobiledenoise.models import blocks
 from mobiledenoise.models.registry import register_model
+from mobiledenoise.models.transforms import deploy_learnt_up
 
 _ENTRY_STRIDE = {"full": 1, "stride2": 2, "stride4": 4}
 
@@ -56,33 +60,6 @@ class UNetConfig:
         return 2**self.depth * _ENTRY_STRIDE.get(self.entry, 1)
 
 
-def deploy(model):
-    """The exported form: every stride-s transposed conv (the `up`s and a strided entry's exit)
-    as the same map written as a 1×1 conv + DEPTH_TO_SPACE (`up="depth_to_space"`).
-
-    Equal in float; it matters for INT8. TF 2.21's converter gives a TRANSPOSE_CONV that feeds
-    an ADD an int8 range stretched to the ADD's maximum (measured: exit [-0.27, 1.07] where its
-    float output spans [-0.27, 0.37]), so the residual is rounded ~3× more coarsely than needed.
-    A 1×1 conv keeps its own range. Other models are returned unchanged."""
-    from mobiledenoise.models import build_model
-
-    config = model.denoiser_config
-    if config.up != "transpose":
-        return model
-    shape = tuple(model.inputs[0].shape)
-    deployed = build_model("unet", dataclasses.replace(config, up="depth_to_space"),
-                           input_shape=shape[1:], batch_size=shape[0])
-    for layer in deployed.layers:
-        if not layer.weights:
-            continue
-        source = model.get_layer(layer.name)
-        weights = source.get_weights()
-        if isinstance(source, layers.Conv2DTranspose):
-            weights = list(blocks.transpose_to_depth_to_space(*weights))
-        layer.set_weights(weights)
-    return deployed
-
-
 @register_model("unet", config=UNetConfig,
                 presets={"default": {}, "tiny": {"width": 4, "depth": 2}, "wide": {"width": 32},
                          "mobile": {"width": 8, "depth": 3, "clip": True},
@@ -90,7 +67,7 @@ def deploy(model):
                                   "entry": "stride2", "skip": "add", "clip": True},
                          "quality": {"width": 32, "depth": 3, "convs_per_level": 1,
                                      "entry": "stride2", "skip": "add", "clip": True}},
-                deploy=deploy)
+                deploy=deploy_learnt_up)
 def build_unet(config: UNetConfig, inputs):
     """Baseline U-Net predicting the noise residual."""
     if config.entry not in _ENTRY_STRIDE:

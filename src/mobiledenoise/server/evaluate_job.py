@@ -36,6 +36,7 @@ class ServerFault(Exception):
 
 def run_job(job: dict) -> dict:
     """Evaluate as the job says; returns only the public aggregate figures."""
+    from mobiledenoise.evaluate.metrics import CHALLENGE_SIZE
     from mobiledenoise.evaluate.runner import evaluate_tflite, measure_runtime
 
     if not Path(job["model"]).is_file():
@@ -45,12 +46,13 @@ def run_job(job: dict) -> dict:
         raise ServerFault("the server's hidden data is unavailable (a server fault, not the "
                           "model's); ask the organiser")
 
-    size = tuple(job.get("runtime_size", (480, 720)))
+    size = tuple(job.get("runtime_size", CHALLENGE_SIZE))
     threads, runs = int(job.get("threads", 1)), int(job.get("runs", 20))
     if job.get("data") is None:
         from mobiledenoise.deploy.runtime import TFLiteDenoiser
 
-        result = measure_runtime(TFLiteDenoiser(job["model"], threads=threads), size=size, runs=runs)
+        result = measure_runtime(TFLiteDenoiser(job["model"], threads=threads), size=size,
+                                 runs=runs).to_dict()
     else:
         result = evaluate_tflite(job["model"], job["data"], threads=threads, runtime_size=size,
                                  runs=runs, progress=False)

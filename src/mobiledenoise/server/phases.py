@@ -25,6 +25,7 @@ from pathlib import Path
 import yaml
 
 from mobiledenoise.errors import UserError
+from mobiledenoise.evaluate.metrics import CHALLENGE_SIZE
 
 KINDS = ("development", "validation", "test")
 
@@ -91,7 +92,7 @@ class Limits:
 class Phases:
     phases: tuple[Phase, ...]
     active: str
-    runtime_size: tuple[int, int] = (480, 720)
+    runtime_size: tuple[int, int] = CHALLENGE_SIZE
     limits: Limits = Limits()
 
     def get(self, name: str) -> Phase:
@@ -131,7 +132,7 @@ def parse_phases(raw, origin: str = "the phases file") -> Phases:
     if len(set(names)) != len(names):
         raise UserError(f"expected unique phase names in {origin}, received {names}")
     active = raw.get("active", names[0])
-    size = raw.get("runtime_size", [480, 720])
+    size = raw.get("runtime_size", list(CHALLENGE_SIZE))
     if (not isinstance(size, list | tuple) or len(size) != 2
             or not all(isinstance(v, int) and v > 0 for v in size)):
         raise UserError(f"expected runtime_size: [H, W] of positive integers in {origin}, "

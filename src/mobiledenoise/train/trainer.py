@@ -210,7 +210,7 @@ def _init_weights(model, source: str) -> None:
     """Fine-tuning: start from another run's final weights (same architecture required)."""
     start = runs.load_model(source, weights="last")
     if [w.shape for w in start.get_weights()] != [w.shape for w in model.get_weights()]:
-        raise UserError(f"expected init_from {source} to hold a {model.denoiser_name} of the same "
+        raise UserError(f"expected init_from {source} to hold a {model.family} of the same "
                         "configuration, received different weight shapes; check the model config")
     model.set_weights(start.get_weights())
 

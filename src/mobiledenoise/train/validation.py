@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
+from mobiledenoise.data.crops import centre_crop
 from mobiledenoise.data.imageio import from_float, to_float
 from mobiledenoise.data.pairs import Pair, load_pair
 from mobiledenoise.evaluate.metrics import psnr, ssim
@@ -20,8 +21,7 @@ class ValidationSet:
             h, w = noisy.shape[:2]
             ch = (min(h, crop) // multiple) * multiple
             cw = (min(w, crop) // multiple) * multiple
-            y, x = (h - ch) // 2, (w - cw) // 2
-            self.items.append((pair.name, noisy[y:y + ch, x:x + cw], clean[y:y + ch, x:x + cw]))
+            self.items.append((pair.name, centre_crop(noisy, ch, cw), centre_crop(clean, ch, cw)))
 
     def __len__(self) -> int:
         return len(self.items)

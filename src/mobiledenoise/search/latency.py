@@ -26,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mobiledenoise.evaluate.metrics import CHALLENGE_SIZE
 from mobiledenoise.fileio import write_json_atomically
 
-BENCH_SIZE = (480, 720)
+BENCH_SIZE = CHALLENGE_SIZE
 
 
 def graph_features(report) -> dict[str, float]:
@@ -64,7 +65,7 @@ def measure(tflite_bytes: bytes, *, runs: int = 5, warmup: int = 2, threads: int
     from mobiledenoise.deploy.bench import benchmark
 
     timing = benchmark(tflite_bytes, size=size, threads=threads, runs=runs, warmup=warmup)
-    return float(timing["median_ms"])
+    return float(timing.median_ms)
 
 
 @dataclass

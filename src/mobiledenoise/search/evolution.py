@@ -1,6 +1,6 @@
 """Hardware-aware architecture search with the challenge's Final Score as the objective.
 
-`run_search(settings, out)` evolves candidate strings of a search space (`search_space.py`):
+`run_search(settings, out)` evolves candidate strings of a search space (`space.py`):
 
 1. Each candidate is decoded to a zoo model, exported to FP32 TFLite at 480×720 and audited
    against the GPU-delegate rule table; incompatible candidates are rejected BEFORE training.
@@ -26,27 +26,23 @@ re-run; the candidate that was running is resumed first, and its training contin
 its checkpoint (`OUT/candidates/NNN/`). Outputs, rewritten after every candidate: `front.md`,
 `front.csv` (Pareto front, PSNR vs runtime), `front.png`, `candidates.csv`, `latency.json`
 (predictor fit + leave-one-out error) and `best.yaml` (a full-length `mobiledenoise train`
-recipe of the best candidate).
+recipe of the best candidate), written by `report.py`.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 import random
-import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from mobiledenoise.errors import UserError
 from mobiledenoise.fileio import write_json_atomically
-from mobiledenoise.resources import recipe_path
-from mobiledenoise.train import latency
-from mobiledenoise.train.search_space import Space, get_space
+from mobiledenoise.search import latency
+from mobiledenoise.search.report import CandidateRecord, best_record, write_outputs
+from mobiledenoise.search.space import DEFAULT_SPACE, Space, get_space
 
 # Settings that define what a search measures: a resumed search must keep them.
 _IDENTITY = ("space", "data", "steps", "patch_size", "batch_size", "lr", "loss", "val_crop",
@@ -55,7 +51,7 @@ _IDENTITY = ("space", "data", "steps", "patch_size", "batch_size", "lr", "loss",
 
 @dataclass
 class SearchSettings:
-    space: str = "noahtcv"
+    space: str = DEFAULT_SPACE
     data: str = ""
     budget_minutes: float = 60.0
     max_candidates: int | None = None  # stop after this many evaluated (incl. rejected) in total
@@ -79,6 +75,8 @@ class SearchSettings:
 # --- state --------------------------------------------------------------------------------------
 
 def load_state(out: Path, settings: SearchSettings) -> dict:
+    """The search state: settings, elapsed seconds, the pending candidate and the records
+    (`CandidateRecord`s; state.json holds their JSON form)."""
     path = out / "state.json"
     fresh = {"settings": _jsonable(settings), "elapsed_s": 0.0, "pending": None, "records": []}
     if not path.is_file():
@@ -91,7 +89,7 @@ def load_state(out: Path, settings: SearchSettings) -> dict:
             raise UserError(f"expected the same {key} as the search being resumed in {out} "
                             f"({state['settings'].get(key)!r}), received "
                             f"{_jsonable(settings)[key]!r}; use a new --out folder")
-    return state
+    return {**state, "records": [CandidateRecord.from_dict(r) for r in state["records"]]}
 
 
 def _jsonable(settings: SearchSettings) -> dict:
@@ -101,7 +99,8 @@ def _jsonable(settings: SearchSettings) -> dict:
 
 
 def _save(out: Path, state: dict) -> None:
-    write_json_atomically(out / "state.json", state, indent=1)
+    records = [r.to_dict() for r in state["records"]]
+    write_json_atomically(out / "state.json", {**state, "records": records}, indent=1)
 
 
 # --- strategy -----------------------------------------------------------------------------------
@@ -110,27 +109,27 @@ def next_candidate(state: dict, space: Space, settings: SearchSettings) -> str:
     """The pending candidate, else the preset, else a random one, else an evolved child."""
     if state["pending"]:
         return state["pending"]
-    seen = {r["candidate"] for r in state["records"]}
+    seen = {r.candidate for r in state["records"]}
     rng = random.Random(f"{settings.seed}-{len(state['records'])}")
     for seed in space.seeds():
         if seed not in seen:
             return seed
-    valid = [r for r in state["records"] if r["status"] == "ok"]
+    valid = [r for r in state["records"] if r.status == "ok"]
     for _ in range(200):
         if len(valid) < settings.population:
             child = space.sample(rng)
         else:
             population = valid[-settings.population:]
             contenders = rng.sample(population, min(settings.tournament, len(population)))
-            parent = max(contenders, key=lambda r: r["score"])
-            child = space.mutate(parent["candidate"], rng)
+            parent = max(contenders, key=lambda r: r.score)
+            child = space.mutate(parent.candidate, rng)
         if child not in seen:
             return child
     raise RuntimeError("the search space is exhausted: 200 draws gave only seen candidates")
 
 
 def evaluate(candidate: str, index: int, space: Space, settings: SearchSettings, out: Path,
-             cache: latency.LatencyCache, best_ms: float | None = None) -> dict:
+             cache: latency.LatencyCache, best_ms: float | None = None) -> CandidateRecord:
     """Audit + latency (cached) + proxy training of one candidate; the record for state.json.
 
     A candidate slower than `max_slowdown` × `best_ms` (the best score's runtime) is not
@@ -142,27 +141,26 @@ def evaluate(candidate: str, index: int, space: Space, settings: SearchSettings,
     from mobiledenoise.evaluate.metrics import final_score
     from mobiledenoise.models import build_model
 
-    record = {"candidate": candidate, "index": index}
     entry = cache.get(candidate) or _measure(build_model(space.model, space.decode(candidate)),
                                              settings, cache, candidate)
     if not entry["compatible"]:
         keras.backend.clear_session()
-        return {**record, "status": "rejected", "reason": entry["reason"]}
+        return CandidateRecord(candidate, index, "rejected", reason=entry["reason"])
     if best_ms is not None and entry["median_ms"] > settings.max_slowdown * best_ms:
         keras.backend.clear_session()
-        return {**record, "status": "too_slow", "runtime_ms": entry["median_ms"],
-                "predicted_ms": entry.get("predicted_ms"), "params": entry["params"],
-                "gmacs": entry["gmacs"]}
+        return CandidateRecord(candidate, index, "too_slow", runtime_ms=entry["median_ms"],
+                               predicted_ms=entry.get("predicted_ms"), params=entry["params"],
+                               gmacs=entry["gmacs"])
     folder = out / "candidates" / f"{index:03d}"
     result = _proxy_train(candidate, space, settings, folder)
     keras.backend.clear_session()
     psnr = result.best_val_psnr
     score = final_score(psnr, entry["median_ms"]) if math.isfinite(psnr) else 0.0
-    return {**record, "status": "ok", "psnr": psnr, "input_psnr": result.input_val_psnr,
-            "runtime_ms": entry["median_ms"], "predicted_ms": entry.get("predicted_ms"),
-            "score": score, "params": entry["params"], "gmacs": entry["gmacs"],
-            "train_s": result.seconds, "resumed_from_step": result.resumed_from,
-            "folder": str(folder.relative_to(out))}
+    return CandidateRecord(candidate, index, "ok", psnr=psnr, input_psnr=result.input_val_psnr,
+                           runtime_ms=entry["median_ms"], predicted_ms=entry.get("predicted_ms"),
+                           score=score, params=entry["params"], gmacs=entry["gmacs"],
+                           train_s=result.seconds, resumed_from_step=result.resumed_from,
+                           folder=str(folder.relative_to(out)))
 
 
 def _measure(model, settings: SearchSettings, cache: latency.LatencyCache, candidate: str) -> dict:
@@ -225,7 +223,7 @@ def run_search(settings: SearchSettings, out: str | Path, *, progress: bool = Tr
             _save(out, state)
             best = best_record(state["records"])
             record = evaluate(candidate, len(state["records"]), space, settings, out, cache,
-                              best["runtime_ms"] if best else None)
+                              best.runtime_ms if best else None)
             state["records"].append(record)
             state["pending"], state["elapsed_s"] = None, base + time.time() - began
             _save(out, state)
@@ -266,145 +264,17 @@ class _Progress:
             self.task = self.bar.add_task("search", total=self.budget_s, completed=self.elapsed_s)
         return self
 
-    def update(self, state: dict, record: dict) -> None:
+    def update(self, state: dict, record: CandidateRecord) -> None:
         if not self.enabled:
             return
         best = best_record(state["records"])
-        what = (f"{record['psnr']:.2f} dB {record['runtime_ms']:.1f} ms score "
-                f"{record['score']:.3g}" if record["status"] == "ok" else record["status"])
-        self.bar.console.print(f"#{record['index']:03d} {record['candidate']}: {what}")
+        what = (f"{record.psnr:.2f} dB {record.runtime_ms:.1f} ms score "
+                f"{record.score:.3g}" if record.status == "ok" else record.status)
+        self.bar.console.print(f"#{record.index:03d} {record.candidate}: {what}")
         self.bar.update(self.task, completed=min(state["elapsed_s"], self.budget_s),
                         description=f"{len(state['records'])} candidates, best score "
-                                    f"{best['score']:.3g}" if best else "search")
+                                    f"{best.score:.3g}" if best else "search")
 
     def __exit__(self, *exc):
         if self.enabled:
             self.bar.stop()
-
-
-# --- results ------------------------------------------------------------------------------------
-
-def best_record(records: list[dict]) -> dict | None:
-    valid = [r for r in records if r["status"] == "ok"]
-    return max(valid, key=lambda r: r["score"]) if valid else None
-
-
-def pareto_front(records: list[dict]) -> list[dict]:
-    """Records no other record beats on both PSNR (higher) and runtime (lower), by runtime."""
-    valid = [r for r in records if r["status"] == "ok"]
-    front = [r for r in valid if not any(
-        o["psnr"] >= r["psnr"] and o["runtime_ms"] <= r["runtime_ms"]
-        and (o["psnr"] > r["psnr"] or o["runtime_ms"] < r["runtime_ms"]) for o in valid)]
-    return sorted(front, key=lambda r: r["runtime_ms"])
-
-
-_COLUMNS = ("index", "candidate", "psnr", "runtime_ms", "predicted_ms", "score", "params", "gmacs")
-
-
-def write_outputs(out: Path, state: dict, space: Space, settings: SearchSettings,
-                  cache: latency.LatencyCache) -> None:
-    records = state["records"]
-    front = pareto_front(records)
-    summary = latency.predictor_summary(cache)
-    write_json_atomically(out / "latency.json", {**summary, "online": online_error(records)},
-                          indent=1)
-    for name, rows in (("front.csv", front), ("candidates.csv", records)):
-        with open(out / name, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=(*_COLUMNS, "status"), extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-    (out / "front.md").write_text(render_front(state, front, summary, space))
-    if front:
-        plot_front(records, front, space.seeds()[0], out / "front.png")
-        write_recipe(best_record(records), space, settings, out / "best.yaml")
-
-
-def online_error(records: list[dict]) -> dict:
-    """Median relative error of the table's predictions made before each measurement."""
-    errors = [abs(r["predicted_ms"] - r["runtime_ms"]) / r["runtime_ms"] for r in records
-              if r.get("runtime_ms") and r.get("predicted_ms") is not None]
-    return {"samples": len(errors),
-            "median_rel_error": statistics.median(errors) if errors else None}
-
-
-def _row(r: dict) -> str:
-    return (f"| {r['index']} | `{r['candidate']}` | {r['psnr']:.2f} | {r['runtime_ms']:.1f} | "
-            f"{r['score']:.3g} | {r['params']:,} | {r['gmacs']:.2f} |")
-
-
-def _proxy_text(settings: dict) -> str:
-    text = (f"{settings['steps']} steps, batch {settings['batch_size']} of "
-            f"{settings['patch_size']} px, {settings.get('loss', 'l1')} loss")
-    return text + (f", distilled from {settings['teacher']}" if settings.get("teacher") else "")
-
-
-def render_front(state: dict, front: list[dict], summary: dict, space: Space) -> str:
-    records = state["records"]
-    seed = next((r for r in records
-                 if r["candidate"] == space.seeds()[0] and r["status"] == "ok"), None)
-    best = best_record(records)
-    lines = [f"# Search front ({space.name}): PSNR vs runtime", "",
-             f"{len(records)} candidates ({sum(r['status'] == 'rejected' for r in records)} "
-             f"rejected by the GPU op audit, {sum(r['status'] == 'too_slow' for r in records)} "
-             f"not trained as > {state['settings']['max_slowdown']:g}× slower than the best), "
-             f"{state['elapsed_s'] / 60:.1f} min. PSNR = after a proxy training of "
-             f"{_proxy_text(state['settings'])}, on the validation scenes; runtime = "
-             "LiteRT FP32 1 thread at 480×720 on this CPU (stand-in for the Mali GPU).", "",
-             "| # | candidate | PSNR dB | runtime ms | score | params | GMAC |",
-             "|---|---|---|---|---|---|---|", *map(_row, front), ""]
-    for label, r in (("preset", seed), ("best", best)):
-        if r:
-            lines.append(f"- {label}: `{r['candidate']}` {r['psnr']:.2f} dB, "
-                         f"{r['runtime_ms']:.1f} ms, score {r['score']:.3g}")
-    if "loo_median_rel_error" in summary:
-        lines.append(f"- latency table: leave-one-out median relative error "
-                     f"{summary['loo_median_rel_error']:.1%} over {summary['samples']} "
-                     "measurements")
-    online = online_error(records)
-    if online["samples"]:
-        lines.append(f"- latency table, predictions made before each measurement: median relative "
-                     f"error {online['median_rel_error']:.1%} over {online['samples']} candidates")
-    return "\n".join(lines) + "\n"
-
-
-def plot_front(records: list[dict], front: list[dict], preset: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    valid = [r for r in records if r["status"] == "ok"]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.scatter([r["runtime_ms"] for r in valid], [r["psnr"] for r in valid], s=14, c="0.6",
-               label="candidates")
-    ax.plot([r["runtime_ms"] for r in front], [r["psnr"] for r in front], "o-", c="tab:red",
-            label="Pareto front")
-    for r, marker, label in ((next((r for r in valid if r["candidate"] == preset), None), "*",
-                              "noahtcv preset"), (best_record(valid), "D", "best score")):
-        if r:
-            ax.scatter([r["runtime_ms"]], [r["psnr"]], marker=marker, s=120, zorder=3, label=label)
-    if valid and "input_psnr" in valid[0]:
-        ax.axhline(valid[0]["input_psnr"], ls="--", c="0.4", lw=1, label="noisy input")
-    ax.set_xscale("log")
-    ax.set_xlabel("runtime, ms (LiteRT FP32, 1 thread, 480×720, CPU)")
-    ax.set_ylabel("proxy validation PSNR, dB")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def write_recipe(best: dict, space: Space, settings: SearchSettings, path: Path) -> None:
-    """The family's recipe at full length with the best candidate's architecture."""
-    base_file = recipe_path(space.model)
-    recipe = yaml.safe_load(base_file.read_text()) if base_file.is_file() else {}
-    recipe.update({"model": space.model, "preset": "default",
-                   "model_config": space.model_config(best["candidate"]),
-                   "data": [str(Path(settings.data).resolve())], "teacher": settings.teacher})
-    header = (f"# Best candidate of `mobiledenoise search --space {space.name}`: "
-              f"{best['candidate']}\n"
-              f"# proxy PSNR {best['psnr']:.2f} dB, runtime {best['runtime_ms']:.1f} ms, score "
-              f"{best['score']:.3g}. Full-length settings from recipes/{space.model}.yaml.\n"
-              f"# Run: mobiledenoise train {path.name} --out runs/<name>\n")
-    path.write_text(header + yaml.safe_dump(recipe, sort_keys=False))
