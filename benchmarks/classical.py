@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mobiledenoise.data.crops import centre_crop  # noqa: F401 (callers use classical.centre_crop)
+from mobiledenoise.data.crops import centre_crop
 from mobiledenoise.data.imageio import from_float, to_float
 from mobiledenoise.evaluate.metrics import psnr
 

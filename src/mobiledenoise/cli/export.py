@@ -6,21 +6,13 @@ draws calibration patches (`data.calibration`) and shows progress."""
 from __future__ import annotations
 
 import contextlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import typer
 
-from mobiledenoise.errors import UserError, expect
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'480x720' -> (480, 720): height x width."""
-    match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
-    if not match or int(match[1]) == 0 or int(match[2]) == 0:
-        raise UserError(f"expected a size as HEIGHTxWIDTH (e.g. 480x720), received {text!r}")
-    return int(match[1]), int(match[2])
+from mobiledenoise.cli.options import parse_size
+from mobiledenoise.errors import expect
 
 
 def register(app: typer.Typer) -> None:
