@@ -49,13 +49,14 @@ def blend(noisy: np.ndarray, denoised: np.ndarray, strength: float) -> np.ndarra
 
 
 class SteeredDenoiser:
-    """Wraps a denoiser (anything with `denoise(image, tile, overlap)` returning float32) so
-    that its correction is scaled by `strength`."""
+    """Wraps a denoiser (anything with a `name` and `denoise(image, tile, overlap)` returning
+    float32, like `TFLiteDenoiser` and `KerasDenoiser`) so that its correction is scaled by
+    `strength`."""
 
     def __init__(self, denoiser, strength: float = 1.0):
         self.denoiser = denoiser
         self.strength = parse_strength(strength)
-        self.name = getattr(denoiser, "name", type(denoiser).__name__)
+        self.name = denoiser.name
 
     def denoise(self, image: np.ndarray, tile=None, overlap: int = 32, **kwargs) -> np.ndarray:
         from mobiledenoise.data.imageio import to_float
