@@ -2,6 +2,7 @@
 deploy rewrite (models/transforms.py).
 
     python benchmarks/deploy_rewrite.py [--steps 300] [--data ../shared/data/polyu_cropped]
+        [--models enerzai unet:fast ...]   (NAME or NAME:PRESET; default: every family's default)
 
 Method (a small budget, so the figures are indicative, not a study):
 - Each family's default preset trains for `--steps` steps (Adam 1e-3, L1, batches of 8 noisy
@@ -13,7 +14,9 @@ Method (a small budget, so the figures are indicative, not a study):
 - Loss = PSNR of the Keras FP32 output minus PSNR of the INT8 output, against the clean image,
   on the centre 256×256 crops of the validation scenes (8-bit outputs, mean over images).
 Families whose default preset has no transposed conv (up-sampling by resize) export the same
-graph either way and are listed without a measurement.
+graph either way and are listed without a measurement. `unet:fast` (the shipped model's
+architecture) is the case the rewrite was made for: a stride-2 transposed exit feeding the
+residual ADD.
 Writes benchmarks/results/deploy-rewrite-<hostname>.json and .md.
 """
 
@@ -40,7 +43,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/polyu_cropped"))
     parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--models", nargs="+", default=None, help="default: every family")
+    parser.add_argument("--models", nargs="+", default=None,
+                        help="NAME or NAME:PRESET (default: every family, default preset)")
+    parser.add_argument("--merge", type=Path, default=None,
+                        help="a JSON of earlier rows to keep (rows of the same model are replaced)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     return parser.parse_args(argv)
 
@@ -103,15 +109,16 @@ def has_transposed_conv(model) -> bool:
     return any(isinstance(layer, keras.layers.Conv2DTranspose) for layer in model.layers)
 
 
-def measure(name: str, train_pairs, val_pairs, calib, steps: int) -> dict:
+def measure(entry: str, train_pairs, val_pairs, calib, steps: int) -> dict:
     import keras
 
     from mobiledenoise.models import build_model
     from mobiledenoise.models.registry import deployable
 
-    model = build_model(name)
+    name, _, preset = entry.partition(":")
+    model = build_model(name, preset=preset or None)
     if not has_transposed_conv(model):
-        return {"model": name, "transposed_convs": False}
+        return {"model": entry, "transposed_convs": False}
     began = time.time()
     train(model, train_pairs, steps)
     before = model
@@ -123,7 +130,7 @@ def measure(name: str, train_pairs, val_pairs, calib, steps: int) -> dict:
     noisy = [n for n, _ in val_pairs]
     clean = [c for _, c in val_pairs]
     fp32 = [keras.ops.convert_to_numpy(model(n[None], training=False))[0] for n in noisy]
-    row = {"model": name, "transposed_convs": True, "steps": steps,
+    row = {"model": entry, "transposed_convs": True, "steps": steps,
            "psnr_input": mean_psnr(noisy, clean), "psnr_fp32": mean_psnr(fp32, clean)}
     for form, deployed in (("before", before), ("after", after)):
         tflite = int8_tflite(deployed, calib)
@@ -162,9 +169,10 @@ def main(argv=None) -> None:
     val_pairs = [tuple(centre(to_float(a), SIZE) for a in load_pair(p)) for p in val_split]
     rng = np.random.default_rng(1)
     calib = [centre(train_pairs[i][0], SIZE) for i in rng.choice(len(train_pairs), CALIB, replace=False)]
-    rows = []
-    for name in args.models or list_models():
-        rows.append(measure(name, train_pairs, val_pairs, calib, args.steps))
+    rows = json.loads(args.merge.read_text()) if args.merge else []
+    for entry in args.models or list_models():
+        rows = [r for r in rows if r["model"] != entry]
+        rows.append(measure(entry, train_pairs, val_pairs, calib, args.steps))
         print(json.dumps(rows[-1]), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"deploy-rewrite-{socket.gethostname()}"
