@@ -14,9 +14,10 @@ Choices where the text is silent:
   RGB; output = input + tail. ReLU after every conv except the residual blocks' second conv
   and the tail. 4×4/stride-2 deconvs match PyTorch's `ConvTranspose2d(4, 2, padding=1)`.
 - `fuse(model)` folds BN (inference statistics) and the three branches into the 3×3 kernels;
-  the registry's `deploy` hook fuses and writes each 4×4 stride-2 deconv as the same map, a
-  3×3 conv to 4× the channels + DEPTH_TO_SPACE (`up="depth_to_space"`), so every export is
-  fused and has no TRANSPOSE_CONV. `default` fused: ~0.36 M
+  it is the registry's `deploy` hook, so every export is fused. The 4×4 stride-2 deconvs stay
+  TRANSPOSE_CONV: their DEPTH_TO_SPACE form (`up="depth_to_space"`, exact, tested) needs a 3×3
+  conv to 4× the channels, 2.25× those layers' weights and MACs, and measured no INT8 gain
+  (benchmarks/results/deploy-rewrite-vm.md), unlike the free 2×2 / stride-2 rewrite. `default` fused: ~0.36 M
   parameters (~1.43 MB FP32).
 """
 
@@ -28,7 +29,6 @@ from keras import layers
 
 from mobiledenoise.models import blocks, transforms
 from mobiledenoise.models.registry import register_model
-from mobiledenoise.models.transforms import deploy_learnt_up
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def _deconv(x, filters: int, config: MierConfig, name: str):
 @register_model("mier", config=MierConfig, presets={
     "default": {},
     "tiny": {"widths": (4, 8), "res_blocks": 1, "out_width": 4},
-}, deploy=lambda model: deploy_learnt_up(model, transforms.ACNET, fused=True))
+}, deploy=lambda model: fuse(model))
 def build_mier(config: MierConfig, inputs):
     """Mier: stride-2 convs, residual blocks, deconvs; ACNet blocks fused after training."""
     skip = _conv3(inputs, config.widths[0], config, "down1", strides=2)
@@ -76,8 +76,7 @@ def build_mier(config: MierConfig, inputs):
 
 def fuse(model):
     """`model` with each ACNet block folded (BN in inference mode) into one 3×3 conv with bias
-    (`fused=True`); other weights copied by layer name. A fused model is returned unchanged.
-    The exported form also writes the deconvs as conv + DEPTH_TO_SPACE (the deploy hook)."""
+    (`fused=True`); other weights copied by layer name. A fused model is returned unchanged."""
     if model.config.fused:
         return model
     return transforms.rebuild(model, {"fused": True}, convert=transforms.ACNET)

@@ -59,7 +59,9 @@ ACNET = {layers.Add: acnet_as_conv}
 def deploy_learnt_up(model, convert: dict[type, Convert] | None = None, **changes):
     """The exported form of a family whose config has an `up` field: a learnt `transpose`
     up-sampling becomes the same map written as a conv + DEPTH_TO_SPACE (`up="depth_to_space"`),
-    plus any other config `changes`. `model` itself when nothing changes.
+    plus any other config `changes`. `model` itself when nothing changes. For a k×k stride-k
+    transposed conv the conv is 1×1 with the same weights (free); an overlapping one (mier's
+    4×4 / 2) would need a larger conv, so that family keeps its TRANSPOSE_CONV.
 
     Equal in float; it matters for INT8. TF 2.21's converter gives a TRANSPOSE_CONV that feeds
     an ADD an int8 range stretched to the ADD's maximum (measured on unet's exit: [-0.27, 1.07]
