@@ -147,6 +147,26 @@ def test_resume_gives_the_same_loss_curve_and_weights(pair_folder, tmp_path, tri
         np.testing.assert_allclose(x, y, atol=1e-6)
 
 
+def test_time_limit_stops_validates_and_is_charged_across_resumes(pair_folder, tmp_path):
+    from mobiledenoise.train import checkpoint
+    from mobiledenoise.train.trainer import train
+
+    config = _config(pair_folder, steps=500, val_every=1000, checkpoint_every=1000)
+    first = train(config, tmp_path / "run", progress=False, time_limit_s=0.0)
+    assert first.steps == 1 and first.train_seconds >= 0 and np.isnan(first.step_seconds)
+    assert np.isfinite(first.best_val_psnr)  # the stopping step was validated
+    state = checkpoint.load_state(tmp_path / "run" / "checkpoint")
+    assert state["step"] == 1 and state["train_seconds"] == pytest.approx(first.train_seconds)
+    # the budget counts the whole run: a resume already over it trains one step and stops
+    again = train(config, tmp_path / "run", progress=False, time_limit_s=first.train_seconds)
+    assert again.resumed_from == 1 and again.steps == 2
+    done = train(_config(pair_folder, steps=5, val_every=1000, checkpoint_every=1000),
+                 tmp_path / "run", progress=False, time_limit_s=3600)
+    assert done.steps == 5 and done.step_seconds > 0  # the median of the 2nd and 3rd steps
+    assert done.train_seconds >= again.train_seconds + 2 * done.step_seconds * 0.5
+    assert done.cpu_seconds > 0
+
+
 def test_resume_refuses_a_different_model(pair_folder, tmp_path):
     from mobiledenoise.train.trainer import train
 

@@ -30,6 +30,14 @@ def tiny(name: str, **kwargs) -> keras.Model:
     return build_model(name, preset="tiny", **kwargs)
 
 
+def trained_like(model: keras.Model, seed: int = 0) -> keras.Model:
+    """A fresh model is the identity (its residual head starts at zero): every weight moved a
+    little, so a test sees a non-trivial function."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([w + rng.normal(0, 0.05, w.shape).astype(w.dtype) for w in model.get_weights()])
+    return model
+
+
 def images(height: int, width: int, count: int = 1, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).random((count, height, width, 3), dtype=np.float32)
 
@@ -84,11 +92,11 @@ def test_config_round_trip_through_json(name):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_weights_and_keras_file_round_trip(name, tmp_path):
-    model = tiny(name)
+    model = trained_like(tiny(name))
     x = images(2 * model.config.multiple, 3 * model.config.multiple)
     expected = predict(model, x)
     model.save_weights(tmp_path / "m.weights.h5")
-    fresh = tiny(name)
+    fresh = trained_like(tiny(name), seed=1)
     assert not np.array_equal(predict(fresh, x), expected)  # new random weights
     fresh.load_weights(tmp_path / "m.weights.h5")
     np.testing.assert_array_equal(predict(fresh, x), expected)
@@ -101,7 +109,7 @@ def test_weights_and_keras_file_round_trip(name, tmp_path):
 def test_tflite_fp32_matches_keras_and_passes_gpu_audit(name):
     convert = pytest.importorskip("mobiledenoise.deploy.convert")
     opaudit = pytest.importorskip("mobiledenoise.deploy.opaudit")
-    model = tiny(name)
+    model = trained_like(tiny(name))
     size = (2 * model.config.multiple, 3 * model.config.multiple)
     tflite = convert.to_tflite(deployable(model), precision="fp32", size=size)
     x = images(*size)
@@ -213,6 +221,8 @@ def test_enerzai_super_and_sub_share_weights():
     weighted = {layer.name for layer in super_net.layers if layer.weights}
     assert {layer.name for layer in sub_net.layers if layer.weights} <= weighted
     x = images(8, 12)
+    head = sub_net.get_layer("residual_conv").kernel  # starts at zero: give it a say
+    head.assign(np.full(head.shape, 0.1, np.float32))
     before = predict(sub_net, x)
     kernel = super_net.get_layer("enc0_conv0").kernel
     kernel.assign(kernel.numpy() + 0.5)  # through the super-net ...
@@ -246,10 +256,24 @@ def test_megvii_widths_must_be_multiples_of_eight():
         build_model("megvii", preset="tiny", widths=(8, 12))
 
 
+@pytest.mark.parametrize("name", FINALISTS + ["unet"])
+def test_fresh_residual_models_start_at_the_identity(name):
+    # blocks.residual_output's conv (Mier: its tail's BN scales) starts at zero: a short run
+    # starts from the noisy input's PSNR instead of cancelling a random residual (issue 17).
+    model = tiny(name)
+    x = images(4 * model.config.multiple, 4 * model.config.multiple)
+    np.testing.assert_array_equal(predict(model, x), x)
+    if name == "enerzai":  # the once-for-all super-net shares that head
+        from mobiledenoise.models.enerzai import build_super_and_sub
+
+        super_model, _ = build_super_and_sub(model.config)
+        np.testing.assert_array_equal(predict(super_model, x), x)
+
+
 def test_gdalgo_stage_outputs_give_every_stage():
     from mobiledenoise.models.gdalgo import stage_outputs
 
-    model = tiny("gdalgo")
+    model = trained_like(tiny("gdalgo"))
     staged = stage_outputs(model)
     x = images(8, 8)
     first, last = staged(x, training=False)

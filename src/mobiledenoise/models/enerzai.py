@@ -101,7 +101,7 @@ def build_super_and_sub(config: EnerzaiConfig | None = None, input_shape=(None, 
     inputs = keras.Input(shape=tuple(input_shape), batch_size=batch_size, name="noisy")
     features = unet_trunk(inputs, config.widths, config.convs_per_level, up=config.up)
     # the names blocks.residual_output gives, so the sub-net matches build_model("enerzai")
-    head = layers.Conv2D(3, 3, padding="same", name="residual_conv")
+    head = layers.Conv2D(3, 3, padding="same", kernel_initializer="zeros", name="residual_conv")
     sub_out = layers.Add(name="residual")([inputs, head(features)])
     super_out = layers.Add(name="super_residual")([inputs, head(_super_blocks(config, features))])
     # Both are `enerzai` Denoisers: the super-net is the family's training form, and its

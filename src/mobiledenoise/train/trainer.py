@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,9 @@ class TrainResult:
     seconds: float
     resumed_from: int
     replicas: int = 1
+    train_seconds: float = 0.0  # wall time of the training loop, summed over resumes
+    cpu_seconds: float = 0.0  # process CPU time of the training loop, summed over resumes
+    step_seconds: float = float("nan")  # median wall time of this call's steps after the first
 
 
 def training_pairs(config: TrainConfig):
@@ -59,9 +63,15 @@ def training_pairs(config: TrainConfig):
 
 
 def train(config: TrainConfig, out_dir: str | Path, *, progress: bool = True,
-          stop_after: int | None = None) -> TrainResult:
+          stop_after: int | None = None, time_limit_s: float | None = None) -> TrainResult:
     """Train (or resume) into `out_dir`. `stop_after` ends the process's work after that many
-    steps of this call (used to test resume), as if it had been killed right after a checkpoint."""
+    steps of this call (used to test resume), as if it had been killed right after a checkpoint.
+
+    `time_limit_s` is a wall-clock budget for the whole run: training stops after the first step
+    at which the loop's wall time, summed over resumes (the checkpoint keeps it, so a killed run
+    is charged up to its last checkpoint), reaches it; that step is validated and checkpointed.
+    The first step of each call is not charged: it traces the step function, which can take
+    longer than many steps. Resuming with a larger `config.steps` or limit continues the run."""
     import keras
 
     from mobiledenoise.data.patches import PatchSampler, prefetched_batches
@@ -82,7 +92,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: bool = True,
     placement = place(config.distribute, worker_timeout_s=config.worker_timeout_s)
     check_batch_split(config.batch_size, placement.replicas)
     loss_fn = make_loss(config.loss)
-    state = {"step": 0, "best_val_psnr": float("-inf")}
+    state = {"step": 0, "best_val_psnr": float("-inf"), "train_seconds": 0.0, "cpu_seconds": 0.0}
     if found is not None:
         state = {**state, **checkpoint.load_state(found)}
     start = int(state["step"])
@@ -110,14 +120,19 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: bool = True,
 
     log = RunLog(run, start, enabled=chief)
     began, step = time.time(), start
+    clock = _Clock(state)
     bar = TrainProgress(progress, start, config.steps, input_psnr)
     try:
         with _interrupt_on_sigterm(), bar:
             for batch in batches:
-                row = {"step": step + 1, **trainer(batch), "lr": trainer.learning_rate()}
+                with clock.step():
+                    row = {"step": step + 1, **trainer(batch), "lr": trainer.learning_rate()}
                 step += 1
                 state["step"], state["phase"] = step, trainer.step.phase
-                if step % config.val_every == 0 or step == config.steps:
+                # charged before validating: the last validation is not part of the budget
+                elapsed = clock.charge()
+                out_of_time = time_limit_s is not None and elapsed >= time_limit_s
+                if step % config.val_every == 0 or step == config.steps or out_of_time:
                     row.update(validation.evaluate(model))
                     if row["val_psnr"] > state["best_val_psnr"]:
                         state["best_val_psnr"] = row["val_psnr"]
@@ -129,10 +144,13 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: bool = True,
                         state["phase"], state["phase_from"] = following.phase, step
                 if step % config.log_every == 0 or "val_psnr" in row:
                     log.write(row)
-                if chief and (step % config.checkpoint_every == 0 or step == end):
+                if chief and (step % config.checkpoint_every == 0 or step == end or out_of_time):
                     trainer.save(run.checkpoint, state)
                 bar.advance(row)
+                if out_of_time:
+                    break
     except KeyboardInterrupt:
+        clock.charge()
         if chief:
             trainer.save(run.checkpoint, state)
         log.close()
@@ -151,7 +169,35 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: bool = True,
     if chief and not run.best_weights.exists():
         model.save_weights(run.best_weights)
     return TrainResult(run.root, step, state["best_val_psnr"], input_psnr, time.time() - began,
-                       start, placement.replicas)
+                       start, placement.replicas, state["train_seconds"], state["cpu_seconds"],
+                       clock.median_step())
+
+
+class _Clock:
+    """The run's training time in `state` (train_seconds, cpu_seconds: summed over resumes, so
+    checkpoints carry them). The first step of a call also traces the step function: its time
+    is not charged, nor counted in `median_step`."""
+
+    def __init__(self, state: dict):
+        self.state, self.steps, self.first = state, [], (0.0, 0.0)
+        self.began = (time.time(), time.process_time())
+        self.before = (state["train_seconds"], state["cpu_seconds"])
+
+    @contextlib.contextmanager
+    def step(self):
+        wall, cpu = time.time(), time.process_time()
+        yield
+        self.steps.append(time.time() - wall)
+        if len(self.steps) == 1:
+            self.first = (self.steps[0], time.process_time() - cpu)
+
+    def charge(self) -> float:
+        self.state["train_seconds"] = self.before[0] + time.time() - self.began[0] - self.first[0]
+        self.state["cpu_seconds"] = self.before[1] + time.process_time() - self.began[1] - self.first[1]
+        return self.state["train_seconds"]
+
+    def median_step(self) -> float:
+        return statistics.median(self.steps[1:]) if len(self.steps) > 1 else float("nan")
 
 
 def _seed(seed: int) -> None:

@@ -1,0 +1,318 @@
+"""The challenge's Table 1 re-run here: every finalist trained on the same data and budget (#17).
+
+    python benchmarks/table1.py                      # 15 wall-clock minutes of training each
+    python benchmarks/table1.py --budget 3 --models enerzai fast
+    python benchmarks/table1.py --budget-steps 20000 # equal steps (the GPU mode)
+
+Each model trains with its team's recipe (`recipes/<team>.yaml`: loss, optimiser, schedule,
+patches and its trick: distillation, once-for-all detach, ACNet fusion, synthetic noise,
+mixup, multi-stage) on the shipped model's data: the data keys of `recipes/default.yaml`
+replace the team's (PolyU training scenes, the training scenes' full frames, their clean
+frames with synthetic camera noise; a team asking for more synthetic noise keeps its share).
+`default` and `fast` are our models; while `weights.ALIASES` makes `default` the `fast` files,
+they are one `unet`/`fast` run of `recipes/default.yaml`, reported on two rows.
+Distillation teachers are this benchmark's own `megvii` run (trained first, same budget).
+
+Budget: `--budget B` minutes of training per model (wall clock: on a shared machine that is
+unequal compute, so the process CPU seconds and the steps reached are recorded too). The
+first 20 % of B measures the step rate, which sets the schedule's length (cosine decays end
+at B); the trainer stops at B (`train(time_limit_s=...)`). `--budget-steps N`: N steps each.
+
+Per model, in order and resumable (a finished stage is never redone; training continues from
+its checkpoint, charged the time up to it): train -> export FP32 and INT8 at 480×720 (the
+best validated weights: validation runs where the probe and the run stop, and every 25 steps
+for ENERZAi's once-for-all detach; verified against Keras and audited by
+`deploy.convert.export`; INT8 calibrated on the training scenes, 99.99th-percentile ranges, as
+shipped) -> PSNR/SSIM (Keras FP32, images whole) on
+the PolyU validation scenes and on sidd_mini. Then every file's LiteRT ms at 720×480, 1 thread
+(median of rounds that time every file once: fair on a busy machine) -> Final Score from PSNR
+and FP32 CPU ms. Run folders: `runs/table1/<budget>/<model>/`.
+Writes `benchmarks/results/table1-<host>.{md,csv,png}` (see `table1_report.py`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import table1_stages as stages  # noqa: E402
+from mobiledenoise.errors import UserError  # noqa: E402
+
+FINALISTS = ("noahtcv", "megvii", "enerzai", "enerzai_dense", "moma", "mier", "gdalgo")
+OURS = ("default", "fast")
+MODELS = FINALISTS + OURS
+# The teacher first, then the cheapest to train and score: a run cut short still has most rows.
+TRAIN_ORDER = ("megvii", "fast", "default", "enerzai", "noahtcv", "enerzai_dense", "moma", "mier",
+               "gdalgo")
+TEACHER = "megvii"  # recipes/noahtcv.yaml and enerzai_dense.yaml distil from a megvii run
+DATA_KEYS = ("data", "val_data", "val_fraction", "train_only", "exclude", "synthetic_from",
+             "synthetic_levels", "synthetic_jpeg", "synthetic_zoom", "clean_only_share", "seed")
+SHARED = "../shared/data"  # how recipes name the data root
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+NEEDED = ("polyu_cropped", "polyu_full", "sidd_mini")
+PROBE_SHARE = 0.2  # of the wall-clock budget, to measure the step rate
+RESULTS = REPO / "benchmarks" / "results"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one `Error:` line and exit 2, like the CLI
+        raise UserError(f"expected valid arguments, received: {message}; see --help")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = _Parser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), metavar="M",
+                        help=f"subset of {' '.join(MODELS)}")
+    parser.add_argument("--budget", default="15", help="training minutes per model (wall clock)")
+    parser.add_argument("--budget-steps", default=None, help="equal steps instead of minutes")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                        help="the shared data folder")
+    parser.add_argument("--runs", type=Path, default=REPO / "runs" / "table1")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--timing-runs", type=int, default=10, help="LiteRT runs per median")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--report-only", action="store_true", help="train nothing: write the "
+                        "results of the models already finished, listing the others")
+    args = parser.parse_args(argv)
+    check_args(args)
+    return args
+
+
+def check_args(args) -> None:
+    unknown = [m for m in args.models if m not in MODELS]
+    if unknown:
+        raise UserError(f"expected models among {', '.join(MODELS)}, received "
+                        f"{', '.join(unknown)}; fix the name or leave --models out for all nine")
+    args.models = sorted(set(args.models), key=TRAIN_ORDER.index)
+    if args.budget_steps is not None:
+        args.budget_steps = _number(args.budget_steps, "--budget-steps", int)
+        args.budget = None
+    else:
+        args.budget = _number(args.budget, "--budget", float)
+    missing = [n for n in NEEDED if not (args.data / n / "noisy").is_dir()]
+    if missing:
+        raise UserError(f"expected the shared data folder with {', '.join(NEEDED)}, received "
+                        f"{args.data} without {', '.join(missing)}; pass --data DIR")
+    if args.timing_runs < 1:
+        raise UserError(f"expected --timing-runs >= 1, received {args.timing_runs}")
+
+
+def _number(text: str, option: str, kind):
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or value <= 0:
+        raise UserError(f"expected {option} as a positive {'integer' if kind is int else 'number'}"
+                        f", received {text!r}; e.g. --budget 15 (minutes) or --budget-steps 20000")
+    return value
+
+
+def budget_name(args) -> str:
+    return f"steps{args.budget_steps}" if args.budget is None else f"{args.budget:g}min"
+
+
+def run_of(model: str) -> str:
+    """The run a row comes from: `default` is `fast`'s run while it names the same files."""
+    from mobiledenoise.weights import ALIASES
+
+    return ALIASES.get(model, model)
+
+
+def recipe_of(model: str) -> Path:
+    return REPO / "recipes" / ("default.yaml" if model in OURS else f"{model}.yaml")
+
+
+def overrides(model: str, args, runs: Path) -> dict:
+    """The team recipe's keys that this benchmark replaces: data (the shipped model's) and the
+    teacher (this benchmark's megvii run); bookkeeping so a budget, not a step count, ends it."""
+    from mobiledenoise.train.config import load_recipe
+
+    shipped, team = load_recipe(recipe_of("default")), load_recipe(recipe_of(model))
+    values = {k: _rooted(shipped[k], args.data) for k in DATA_KEYS if k in shipped}
+    values["synthetic_prob"] = max(team.get("synthetic_prob", 0.0), shipped["synthetic_prob"])
+    if team.get("teacher"):
+        values["teacher"] = str(runs / TEACHER)
+    once_for_all = team.get("ofa_threshold_db") is not None  # detaching needs validations
+    values.update(val_every=25 if once_for_all else 10**9, val_crop=256, checkpoint_every=25)
+    return values
+
+
+def _rooted(value, root: Path):
+    if isinstance(value, list):
+        return [_rooted(v, root) for v in value]
+    if isinstance(value, str) and value.startswith(SHARED):
+        return str(root) + value[len(SHARED):]
+    return value
+
+
+def check_teacher(args, runs: Path) -> None:
+    from mobiledenoise.train.config import load_recipe
+
+    needs = [m for m in args.models if load_recipe(recipe_of(m)).get("teacher")]
+    if needs and TEACHER not in args.models and not _load(runs / TEACHER).get("train"):
+        raise UserError(f"expected {TEACHER} in --models or already trained in {runs / TEACHER} "
+                        f"(the distillation teacher of {', '.join(needs)}), received neither; "
+                        f"add {TEACHER} to --models")
+
+
+def _load(run: Path) -> dict:
+    import json
+
+    path = run / "table1.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _save(run: Path, state: dict) -> None:
+    from mobiledenoise.fileio import write_json_atomically
+
+    run.mkdir(parents=True, exist_ok=True)
+    write_json_atomically(run / "table1.json", state, indent=1)
+
+
+def train_model(model: str, run: Path, state: dict, args, runs: Path) -> dict:
+    """Train within the budget (resuming); the run's steps, wall and CPU seconds."""
+    from mobiledenoise.train import config as train_config
+    from mobiledenoise.train.trainer import train
+
+    values = overrides(model, args, runs)
+
+    def config(**extra):
+        return train_config.resolve(recipe_of(model), {**values, **extra})
+
+    progress = not args.quiet
+    if args.budget is None:
+        result = train(config(steps=args.budget_steps), run, progress=progress)
+    else:
+        budget_s = args.budget * 60
+        if "plan" not in state:  # the recipe's length until the rate is known
+            probe = train(config(), run, progress=progress, time_limit_s=PROBE_SHARE * budget_s)
+            left = budget_s - probe.train_seconds
+            per_step = probe.step_seconds
+            if not math.isfinite(per_step):  # the probe made one step, which also traced
+                per_step = PROBE_SHARE * budget_s
+            state["plan"] = probe.steps + max(0, int(left / per_step))
+            _save(run, state)
+        result = train(config(steps=state["plan"]), run, progress=progress, time_limit_s=budget_s)
+    return {"steps": result.steps, "wall_s": round(result.train_seconds, 1),
+            "cpu_s": round(result.cpu_seconds, 1), "recipe_steps": config().steps,
+            "val_psnr": result.best_val_psnr, "plan": state.get("plan")}
+
+
+def _finished(run: Path) -> bool:
+    return {"train", "export", "metrics"} <= set(_load(run))
+
+
+def _claim(run: Path) -> bool:
+    """Several runs of this script may share a runs folder (one model each at a time): a model
+    another live process is working on is left to it."""
+    lock = run / "table1.lock"
+    run.mkdir(parents=True, exist_ok=True)
+    if lock.is_file():
+        try:
+            os.kill(int(lock.read_text()), 0)
+            return False
+        except (ValueError, ProcessLookupError):
+            pass  # a dead process's lock
+    lock.write_text(str(os.getpid()))
+    return True
+
+
+def run_model(model: str, args, runs: Path, sets: dict) -> dict | None:
+    run = runs / run_of(model)
+    if not _finished(run) and not _claim(run):
+        print(f"[{model}] another process is on it: skipped", flush=True)
+        return None
+    state = _load(run)
+    began = time.time()
+    if "train" not in state:
+        print(f"[{model}] training ({budget_name(args)}) in {run}", flush=True)
+        state["train"] = train_model(model, run, state, args, runs)
+        _save(run, state)
+    if "export" not in state:
+        print(f"[{model}] exporting FP32 and INT8", flush=True)
+        state["export"] = {p: _export_summary(stages.export_model(run, p, args.data, not args.quiet))
+                           for p in ("fp32", "int8")}
+        _save(run, state)
+    if "metrics" not in state:
+        print(f"[{model}] measuring PolyU validation and sidd_mini", flush=True)
+        state["metrics"] = stages.measure(run, sets, not args.quiet)
+        _save(run, state)
+    row = {"model": model, "run": run_of(model), **state["train"], **state["metrics"],
+           "exports": state["export"], "command": rebuild_command(model, args)}
+    print(f"[{model}] {row['steps']} steps ({row['wall_s']:.0f} s, {row['cpu_s']:.0f} CPU s), PSNR "
+          f"{row['psnr']:.2f} / sidd {row['psnr_sidd']:.2f} dB ({time.time() - began:.0f} s)", flush=True)
+    return row
+
+
+def _export_summary(sidecar: dict) -> dict:
+    keys = ("path", "tflite_bytes", "params", "macs", "gpu_delegate_compatible")
+    return {**{k: sidecar[k] for k in keys}, "verification": sidecar["verification"]}
+
+
+def rebuild_command(model: str, args) -> str:
+    """The command that rebuilds `model`'s run folder (and its teacher's, which it needs)."""
+    from mobiledenoise.train.config import load_recipe
+
+    chosen = f"--budget-steps {args.budget_steps}" if args.budget is None else f"--budget {args.budget:g}"
+    teacher = f"{TEACHER} " if load_recipe(recipe_of(model)).get("teacher") else ""
+    data = "" if args.data == DEFAULT_DATA else f" --data {args.data}"
+    return f"python benchmarks/table1.py --models {teacher}{model} {chosen}{data}"
+
+
+def results_stem(args, host: str) -> Path:
+    """`table1-<host>` for all nine models; a subset adds its names, so it never replaces it."""
+    chosen = [m for m in MODELS if m in args.models]
+    subset = "" if chosen == list(MODELS) else "-" + "-".join(chosen)
+    return args.out / f"table1-{host}{subset}"
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    runs = args.runs / budget_name(args)
+    check_teacher(args, runs)
+    done = [m for m in args.models if not args.report_only or _finished(runs / run_of(m))]
+    if not done:
+        raise UserError(f"expected finished models in {runs} for --report-only, received none; "
+                        "run without --report-only first")
+    sets = stages.eval_sets(args.data)
+    noisy = _load(runs).get("input") or stages.input_psnr(sets)
+    _save(runs, {**_load(runs), "input": noisy})
+    rows = [run_model(model, args, runs, sets) for model in done]  # the teacher first
+    rows = [row for row in rows if row is not None]
+    done = [row["model"] for row in rows]
+    if not rows:
+        print("no model finished here: the others are still running")
+        return 0
+    rows.sort(key=lambda row: MODELS.index(row["model"]))
+    timing = _load(runs).get("timing", {})
+    for rounds in stages.time_exports(rows, args.timing_runs, timing):  # resumable by rounds
+        _save(runs, {**_load(runs), "timing": rounds})
+    stages.add_timing(rows, timing)
+    from table1_report import write_results
+
+    host = socket.gethostname().split(".")[0]
+    setup = {"budget": budget_name(args), "host": host, "data": str(args.data),
+             "input_psnr": noisy["polyu"], "input_psnr_sidd": noisy["sidd"],
+             "polyu_pairs": len(sets["polyu"]), "sidd_pairs": len(sets["sidd"]),
+             "timing_runs": args.timing_runs,
+             "unfinished": [(m, rebuild_command(m, args)) for m in args.models if m not in done]}
+    for path in write_results(rows, setup, results_stem(args, host)):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    from mobiledenoise.errors import run_script
+
+    run_script(main)
