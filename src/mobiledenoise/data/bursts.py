@@ -50,14 +50,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mobiledenoise.data import burst_align as align
 from mobiledenoise.data import burst_io
+from mobiledenoise.data.burst_align import SceneRejected
 from mobiledenoise.errors import UserError
 
 REFERENCE_CHOICES = ("middle", "sharpest")
-COARSEST_SIDE = 512
 CHUNK_BYTES = 64 << 20
-_ECC_COARSE = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-5)
-_ECC_FINE = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 40, 1e-5)
 
 
 @dataclass(frozen=True)
@@ -120,22 +119,14 @@ class SceneResult:
         return [f.index for f in self.frames if f.status == "used"]
 
 
-class _SceneRejected(Exception):
-    pass
-
-
-class _AlignmentFailed(Exception):
-    pass
-
-
 def process_scene(scene: str, paths: list[Path], options: BuildOptions) -> SceneResult:
     """Align, reject and average one burst (see the module docstring)."""
     result = SceneResult(scene, "ok", frames=[FrameRecord(i, p.name) for i, p in enumerate(paths)])
     try:
         if len(paths) < 2:
-            raise _SceneRejected(f"expected at least 2 frames, found {len(paths)}")
+            raise SceneRejected(f"expected at least 2 frames, found {len(paths)}")
         _assemble(result, paths, options)
-    except _SceneRejected as exc:
+    except SceneRejected as exc:
         result.status, result.reason = "rejected", str(exc)
         result.clean, result.noisy = None, {}
     return result
@@ -147,7 +138,7 @@ def _assemble(result: SceneResult, paths: list[Path], options: BuildOptions) -> 
     result.reference_image = reference
     h, w = reference.shape[:2]
     scale = 257 if reference.dtype == np.uint8 else 1
-    ref_pyramid = _pyramid(_gray(reference))
+    ref_pyramid = align.pyramid(align.gray(reference))
     stack = np.zeros((len(paths), h, w, 3), np.uint16)
     transforms: dict[int, np.ndarray] = {}
     for record, path in zip(records, paths, strict=True):
@@ -156,26 +147,26 @@ def _assemble(result: SceneResult, paths: list[Path], options: BuildOptions) -> 
         if frame is None:
             continue
         if frame.shape != reference.shape or frame.dtype != reference.dtype:
-            raise _SceneRejected(
+            raise SceneRejected(
                 f"mixed frames: {paths[result.reference].name} is {w}x{h} {reference.dtype}, "
                 f"{path.name} is {frame.shape[1]}x{frame.shape[0]} {frame.dtype}")
-        pyramid = ref_pyramid if is_ref else _pyramid(_gray(frame))
-        record.sharpness = _sharpness(pyramid)
+        pyramid = ref_pyramid if is_ref else align.pyramid(align.gray(frame))
+        record.sharpness = align.sharpness(pyramid)
         try:
-            matrix, record.correlation = (np.eye(3), 1.0) if is_ref else _register(
+            matrix, record.correlation = (np.eye(3), 1.0) if is_ref else align.register(
                 ref_pyramid, pyramid, options.homography)
-        except _AlignmentFailed as exc:
+        except align.AlignmentFailed as exc:
             record.reject(f"unaligned: {exc}")
             continue
         _describe_motion(record, matrix, (h, w))
-        stack[record.index] = _warp(frame, matrix, scale)
+        stack[record.index] = align.warp(frame, matrix, scale)
         transforms[record.index] = matrix
     _reject_outliers(records, result.reference, options, (h, w))
     used = result.used
     needed = max(2, math.ceil(options.min_used_fraction * len(paths)))
     if len(used) < needed:
-        raise _SceneRejected(_too_few_reason(records, len(used), needed))
-    result.crop = _common_crop([transforms[i] for i in used], (h, w))
+        raise SceneRejected(_too_few_reason(records, len(used), needed))
+    result.crop = align.common_crop([transforms[i] for i in used], (h, w))
     clean_levels = trimmed_mean(stack, used, options.trim, result.crop)
     _finish(result, stack, clean_levels, reference, scale, options)
 
@@ -186,9 +177,9 @@ def _finish(result: SceneResult, stack: np.ndarray, clean_levels: np.ndarray,
     box = (slice(top, top + ch), slice(left, left + cw))
     clean = np.clip(np.rint(clean_levels / scale), 0, np.iinfo(reference.dtype).max)
     result.clean = clean.astype(reference.dtype)
-    result.blur = scene_blur(result.clean)
+    result.blur = align.scene_blur(result.clean)
     if result.blur > options.max_scene_blur:
-        raise _SceneRejected(f"blurred scene: the average's blur effect {result.blur:.2f} > "
+        raise SceneRejected(f"blurred scene: the average's blur effect {result.blur:.2f} > "
                              f"{options.max_scene_blur:g} (out of focus in every frame?)")
     by_index = {f.index: f for f in result.frames}
     for i in result.used:  # RMS in 8-bit levels on every 2nd pixel (cheap, unbiased)
@@ -209,7 +200,7 @@ def _pick_reference(paths: list[Path], records: list[FrameRecord], options: Buil
         for record, path in zip(records, paths, strict=True):
             frame = _read(path, record)
             if frame is not None:
-                record.sharpness = _sharpness(_pyramid(_gray(frame))[:2])
+                record.sharpness = align.sharpness(align.pyramid(align.gray(frame))[:2])
         readable = [r for r in records if r.status == "used"]
         candidates = [r.index for r in sorted(readable, key=lambda r: -r.sharpness)]
     for i in candidates:
@@ -217,7 +208,7 @@ def _pick_reference(paths: list[Path], records: list[FrameRecord], options: Buil
             frame = _read(paths[i], records[i])
             if frame is not None:
                 return i, frame
-    raise _SceneRejected("no readable frame")
+    raise SceneRejected("no readable frame")
 
 
 def _read(path: Path, record: FrameRecord) -> np.ndarray | None:
@@ -230,62 +221,6 @@ def _read(path: Path, record: FrameRecord) -> np.ndarray | None:
         return None
 
 
-def _gray(frame: np.ndarray) -> np.ndarray:
-    scale = 65535.0 if frame.dtype == np.uint16 else 255.0
-    return cv2.cvtColor(frame.astype(np.float32) / scale, cv2.COLOR_RGB2GRAY)
-
-
-def _pyramid(gray: np.ndarray) -> list[np.ndarray]:
-    """Finest first; always at least two levels (sharpness uses the half-resolution one)."""
-    levels = [gray, cv2.pyrDown(gray)]
-    while max(levels[-1].shape) > COARSEST_SIDE:
-        levels.append(cv2.pyrDown(levels[-1]))
-    return levels
-
-
-def _sharpness(pyramid: list[np.ndarray]) -> float:
-    half = pyramid[1] if len(pyramid) > 1 else cv2.pyrDown(pyramid[0])
-    return float(cv2.Laplacian(half, cv2.CV_32F, ksize=3).var())
-
-
-def scene_blur(image: np.ndarray) -> float:
-    """`skimage.measure.blur_effect` of the luminance resized to at most COARSEST_SIDE px."""
-    from skimage.measure import blur_effect
-
-    gray = _gray(image)
-    factor = COARSEST_SIDE / max(gray.shape)
-    if factor < 1:
-        gray = cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
-    return float(blur_effect(gray))
-
-
-def _register(ref_pyramid: list[np.ndarray], pyramid: list[np.ndarray], homography: bool
-              ) -> tuple[np.ndarray, float]:
-    """3×3 matrix M with frame(M·p) ≈ reference(p), and the final ECC correlation."""
-    coarse_ref, coarse = ref_pyramid[-1], pyramid[-1]
-    window = cv2.createHanningWindow(coarse.shape[::-1], cv2.CV_32F)
-    # copies throughout: OpenCV 5 windows/smooths float32 inputs of these calls in place
-    (dx, dy), _ = cv2.phaseCorrelate(coarse_ref.copy(), coarse.copy(), window)
-    matrix = np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1]], np.float64)
-    motion = cv2.MOTION_HOMOGRAPHY if homography else cv2.MOTION_EUCLIDEAN
-    up = np.diag([2.0, 2.0, 1.0])
-    correlation = 0.0
-    for level in range(len(pyramid) - 1, -1, -1):
-        if level < len(pyramid) - 1:
-            matrix = up @ matrix @ np.linalg.inv(up)
-        criteria = _ECC_FINE if level == 0 else _ECC_COARSE
-        warp = matrix.astype(np.float32) if homography else matrix[:2].astype(np.float32)
-        try:
-            correlation, warp = cv2.findTransformECC(ref_pyramid[level].copy(),
-                                                     pyramid[level].copy(), warp, motion,
-                                                     criteria, None, 5)
-        except cv2.error:
-            raise _AlignmentFailed("ECC did not converge (images unrelated or not overlapping)"
-                                   ) from None
-        matrix = warp.astype(np.float64) if homography else np.vstack([warp, [0, 0, 1]])
-    return matrix, float(correlation)
-
-
 def _describe_motion(record: FrameRecord, matrix: np.ndarray, shape: tuple[int, int]) -> None:
     h, w = shape
     points = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1], [(w - 1) / 2, (h - 1) / 2]],
@@ -295,20 +230,6 @@ def _describe_motion(record: FrameRecord, matrix: np.ndarray, shape: tuple[int, 
     record.dx, record.dy = (float(v) for v in displacement[-1])
     record.motion = float(np.linalg.norm(displacement, axis=1).max())
     record.rotation_deg = math.degrees(math.atan2(-matrix[1, 0], matrix[0, 0]))
-
-
-def _warp(frame: np.ndarray, matrix: np.ndarray, scale: int) -> np.ndarray:
-    h, w = frame.shape[:2]
-    flags = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
-    source = frame.astype(np.float32)
-    if np.allclose(matrix, np.eye(3)):
-        warped = source
-    elif np.allclose(matrix[2], (0, 0, 1)):
-        warped = cv2.warpAffine(source, matrix[:2], (w, h), flags=flags)
-    else:
-        warped = cv2.warpPerspective(source, matrix, (w, h), flags=flags)
-    warped = warped * np.float32(scale)  # a new array: `source` may be the caller's frame
-    return np.clip(np.rint(warped, out=warped), 0, 65535, out=warped).astype(np.uint16)
 
 
 def _reject_outliers(records: list[FrameRecord], reference: int, options: BuildOptions,
@@ -344,33 +265,6 @@ def _too_few_reason(records: list[FrameRecord], used: int, needed: int) -> str:
     hint = ("; most frames could not be aligned to the reference: they look unrelated to each "
             "other" if not_aligned >= len(records) / 2 else "")
     return f"too few usable frames: {used} of {len(records)}, need {needed} ({summary}){hint}"
-
-
-def _common_crop(matrices: list[np.ndarray], shape: tuple[int, int]) -> tuple[int, int, int, int]:
-    """Largest axis-aligned box valid in every warped frame (2 px kept clear for bicubic)."""
-    h, w = shape
-    valid = np.ones((h, w), bool)
-    ones = np.ones((h, w), np.uint8)
-    for matrix in matrices:
-        if np.allclose(matrix, np.eye(3)):
-            continue
-        inside = cv2.warpPerspective(ones, matrix, (w, h), flags=cv2.INTER_NEAREST
-                                     | cv2.WARP_INVERSE_MAP, borderValue=0)
-        valid &= cv2.erode(inside, np.ones((5, 5), np.uint8)) > 0
-    top, bottom, left, right = 0, h, 0, w
-    while top < bottom and left < right:
-        edges = [~valid[top, left:right], ~valid[bottom - 1, left:right],
-                 ~valid[top:bottom, left], ~valid[top:bottom, right - 1]]
-        bad = [int(e.sum()) for e in edges]
-        if max(bad) == 0 and valid[top:bottom, left:right].all():
-            break
-        worst = int(np.argmax(bad))
-        top, bottom = top + (worst == 0), bottom - (worst == 1)
-        left, right = left + (worst == 2), right - (worst == 3)
-    if bottom - top < h // 2 or right - left < w // 2:
-        raise _SceneRejected(f"the frames overlap too little: common area {right - left}x"
-                             f"{bottom - top} of {w}x{h}")
-    return top, left, bottom - top, right - left
 
 
 def trimmed_mean(stack: np.ndarray, used: list[int], trim: float,
