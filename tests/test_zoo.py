@@ -109,7 +109,7 @@ def test_weights_and_keras_file_round_trip(name, tmp_path):
 def test_tflite_fp32_matches_keras_and_passes_gpu_audit(name):
     convert = pytest.importorskip("mobiledenoise.deploy.convert")
     opaudit = pytest.importorskip("mobiledenoise.deploy.opaudit")
-    model = trained_like(tiny(name))
+    model = tiny(name)
     size = (2 * model.config.multiple, 3 * model.config.multiple)
     tflite = convert.to_tflite(deployable(model), precision="fp32", size=size)
     x = images(*size)
