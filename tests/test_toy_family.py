@@ -3,13 +3,31 @@ then builds, trains, reloads from its run folder and exports through the generic
 
 from __future__ import annotations
 
+import importlib
+import sys
+
 import numpy as np
 import pytest
 
-import toy_family  # noqa: F401 (registers "toy")
 from mobiledenoise.errors import UserError
-from mobiledenoise.models import build_model, list_models
+from mobiledenoise.models import build_model, list_models, registry
 from mobiledenoise.models.registry import check_input_size, deployable, get_spec
+from mobiledenoise.search import space as search_space
+
+
+@pytest.fixture(scope="module", autouse=True)
+def toy_registered():
+    """"toy" is registered only while these tests run: other tests see the shipped families."""
+    list_models(), search_space.list_spaces()  # load the package's own first
+    models, spaces = dict(registry._REGISTRY), dict(search_space._SPACES)
+    if "toy_family" in sys.modules:
+        importlib.reload(sys.modules["toy_family"])
+    else:
+        importlib.import_module("toy_family")  # registers "toy" and its search space
+    yield
+    for table, saved in ((registry._REGISTRY, models), (search_space._SPACES, spaces)):
+        table.clear()
+        table.update(saved)
 
 
 def test_toy_family_is_registered_with_its_presets():
