@@ -1,7 +1,7 @@
 """`mobiledenoise.denoise(array)`: the `denoise` command for NumPy arrays (notebooks, scripts).
 
 It is the command's own path, on an array instead of a file: the model is resolved like
-`denoise --model` (`cli.evaluate.resolve_denoiser`), steered like `--strength`
+`denoise --model` (`deploy.resolve.resolve_denoiser`), steered like `--strength`
 (`deploy.strength.SteeredDenoiser`) and run in seamless overlapping tiles
 (`deploy.runtime` / `deploy.tiling`), so any size works in bounded memory and the result is the
 command's, pixel for pixel. What differs:
@@ -70,7 +70,7 @@ def _steered(model, precision: str, threads: int, strength: float):
     if name in SHIPPED:
         denoiser = _shipped(name, precision, threads)
     else:
-        from mobiledenoise.cli.evaluate import resolve_denoiser
+        from mobiledenoise.deploy.resolve import resolve_denoiser
 
         denoiser = resolve_denoiser(name, threads=threads, precision=precision)
     return SteeredDenoiser(denoiser, strength)
@@ -79,7 +79,7 @@ def _steered(model, precision: str, threads: int, strength: float):
 @lru_cache(maxsize=8)
 def _shipped(name: str, precision: str, threads: int):
     """A shipped model's interpreter, kept: the files never change while the package is in use."""
-    from mobiledenoise.cli.evaluate import resolve_denoiser
+    from mobiledenoise.deploy.resolve import resolve_denoiser
 
     return resolve_denoiser(name, threads=threads, precision=precision)
 

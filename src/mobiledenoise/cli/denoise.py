@@ -89,7 +89,7 @@ def denoise(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ) -> None:
     """Denoise images (files or folders IN) into -o OUT_DIR as <stem>.png, same bit depth."""
-    from mobiledenoise.cli.evaluate import resolve_denoiser
+    from mobiledenoise.deploy.resolve import resolve_denoiser
     from mobiledenoise.deploy.strength import SteeredDenoiser, parse_strength
 
     strength_value = parse_strength(strength)  # bad input fails before any work

@@ -1,6 +1,7 @@
 """`mobiledenoise evaluate`: PSNR/SSIM (and, for a .tflite, runtime and Final Score) on pairs.
 
-MODEL is resolved by `resolve_denoiser`, shared with `mobiledenoise denoise`:
+MODEL is resolved by `deploy.resolve.resolve_denoiser`, shared with `mobiledenoise denoise`
+and `mobiledenoise.denoise()`:
 - a `.tflite` file -> LiteRT (`deploy.runtime.TFLiteDenoiser`), no TensorFlow imported;
 - a run folder or a registered model name -> Keras (`deploy.keras_denoiser.KerasDenoiser`),
   imported lazily. The Keras path measures no runtime (that is the deployed .tflite's
@@ -14,26 +15,7 @@ from pathlib import Path
 
 import typer
 
-from mobiledenoise.errors import UserError
-
-
-def resolve_denoiser(model: str | None, *, threads: int = 1, precision: str = "fp32"):
-    """A TFLiteDenoiser or KerasDenoiser for MODEL (see the module docstring); `precision`
-    picks the file of a shipped model (default, fast)."""
-    from mobiledenoise.deploy.runtime import TFLiteDenoiser
-    from mobiledenoise.weights import SHIPPED, shipped_model_path
-
-    if model is None or model in SHIPPED:
-        return TFLiteDenoiser(shipped_model_path(model or "default", precision), threads=threads)
-    if precision != "fp32":
-        raise UserError(f"expected --precision only with a shipped model ({', '.join(SHIPPED)}), "
-                        f"received --precision {precision} with {model}; drop --precision")
-    path = Path(model)
-    if path.suffix.lower() == ".tflite" or path.is_file():
-        return TFLiteDenoiser(path, threads=threads)
-    from mobiledenoise.deploy.keras_denoiser import KerasDenoiser
-
-    return KerasDenoiser(model)
+from mobiledenoise.deploy.resolve import resolve_denoiser
 
 
 def evaluate(
