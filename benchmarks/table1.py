@@ -83,6 +83,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--report-only", action="store_true", help="train nothing: write the "
                         "results of the models already finished, listing the others")
+    parser.add_argument("--lanes", default="1", help="train this many models at once, each "
+                        "pinned to its own share of the cores; timing runs after, on all of them")
+    parser.add_argument("--train-only", action="store_true", help=argparse.SUPPRESS)  # a lane
     args = parser.parse_args(argv)
     check_args(args)
     return args
@@ -105,6 +108,11 @@ def check_args(args) -> None:
                         f"{args.data} without {', '.join(missing)}; pass --data DIR")
     if args.timing_runs < 1:
         raise UserError(f"expected --timing-runs >= 1, received {args.timing_runs}")
+    args.lanes = _number(args.lanes, "--lanes", int)
+    cores = len(os.sched_getaffinity(0))
+    if args.lanes > cores and not args.train_only:
+        raise UserError(f"expected --lanes at most this machine's {cores} cores, received "
+                        f"{args.lanes}; each lane needs a core of its own")
 
 
 def _number(text: str, option: str, kind):
@@ -119,7 +127,16 @@ def _number(text: str, option: str, kind):
 
 
 def budget_name(args) -> str:
-    return f"steps{args.budget_steps}" if args.budget is None else f"{args.budget:g}min"
+    """The runs folder's name: the budget, and the lanes when a model had only part of the cores."""
+    budget = f"steps{args.budget_steps}" if args.budget is None else f"{args.budget:g}min"
+    return budget if args.lanes == 1 else f"{budget}-{args.lanes}lanes"
+
+
+def budget_text(args) -> str:
+    budget = f"{args.budget_steps} steps" if args.budget is None else f"{args.budget:g} min"
+    if args.lanes == 1:
+        return budget
+    return f"{budget} ({args.lanes} models at a time, each on 1/{args.lanes} of the cores)"
 
 
 def run_of(model: str) -> str:
@@ -214,18 +231,97 @@ def _finished(run: Path) -> bool:
 
 
 def _claim(run: Path) -> bool:
-    """Several runs of this script may share a runs folder (one model each at a time): a model
-    another live process is working on is left to it."""
+    """Several runs of this script (or lanes) may share a runs folder, one model each at a time:
+    a model another live process holds is left to it. The lock is created atomically."""
     lock = run / "table1.lock"
     run.mkdir(parents=True, exist_ok=True)
-    if lock.is_file():
+    for _ in range(2):
         try:
-            os.kill(int(lock.read_text()), 0)
-            return False
-        except (ValueError, ProcessLookupError):
-            pass  # a dead process's lock
-    lock.write_text(str(os.getpid()))
-    return True
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            if _holder_alive(lock):
+                return False
+            lock.unlink(missing_ok=True)  # a dead process's lock
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return True
+    return False
+
+
+def _holder_alive(lock: Path) -> bool:
+    try:
+        pid = int(lock.read_text())
+    except (ValueError, FileNotFoundError):
+        return False  # being written right now, or just released: look again
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def _waits_for_teacher(model: str, runs: Path) -> bool:
+    """A student whose teacher another lane is still training is put back, not started."""
+    from mobiledenoise.train.config import load_recipe
+
+    return (bool(load_recipe(recipe_of(model)).get("teacher")) and "train" not in _load(runs / TEACHER)
+            and _holder_alive(runs / TEACHER / "table1.lock"))
+
+
+def run_all(models: list[str], args, runs: Path, sets: dict) -> list[dict]:
+    """Every model in train order; a student waits (polling) while its teacher is in training."""
+    pending, rows = list(models), []
+    while pending:
+        ready = [m for m in pending if m == TEACHER or not _waits_for_teacher(m, runs)]
+        if not ready:
+            time.sleep(10)
+            continue
+        pending.remove(ready[0])
+        row = run_model(ready[0], args, runs, sets)
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+def run_lanes(args, argv: list[str], runs: Path) -> None:
+    """`--lanes N`: N copies of this script, each pinned to its own cores, share out the models
+    through the run folders' locks. Their output goes to `runs/lane-K.log`; the models' own
+    progress lines are echoed here."""
+    import subprocess
+
+    cores = sorted(os.sched_getaffinity(0))
+    shares = [cores[k::args.lanes] for k in range(args.lanes)]
+    runs.mkdir(parents=True, exist_ok=True)
+    lanes = []
+    for k, share in enumerate(shares):
+        log = runs / f"lane-{k + 1}.log"
+        print(f"lane {k + 1}: cores {share}, log {log}", flush=True)
+        lanes.append((subprocess.Popen(
+            [sys.executable, __file__, *argv, "--train-only"], stdout=log.open("w"),
+            stderr=subprocess.STDOUT, preexec_fn=lambda share=share: os.sched_setaffinity(0, share)),
+            log, [0]))
+    while any(p.poll() is None for p, _, _ in lanes):
+        time.sleep(5)
+        _echo(lanes)
+    _echo(lanes)
+    failed = [str(log) for p, log, _ in lanes if p.returncode != 0]
+    if failed:
+        raise UserError(f"expected every lane to finish, received failures in {', '.join(failed)}; "
+                        "read the log, then run the same command again to resume")
+
+
+def _echo(lanes) -> None:
+    for k, (_, log, seen) in enumerate(lanes):
+        text = log.read_text(errors="replace")
+        lines = text[seen[0]:].split("\n")
+        complete = lines[:-1]
+        seen[0] += sum(len(line) + 1 for line in complete)
+        for line in complete:
+            if line.startswith("["):
+                print(f"lane {k + 1} {line}", flush=True)
 
 
 def run_model(model: str, args, runs: Path, sets: dict) -> dict | None:
@@ -265,6 +361,7 @@ def rebuild_command(model: str, args) -> str:
     from mobiledenoise.train.config import load_recipe
 
     chosen = f"--budget-steps {args.budget_steps}" if args.budget is None else f"--budget {args.budget:g}"
+    chosen += "" if args.lanes == 1 else f" --lanes {args.lanes}"
     teacher = f"{TEACHER} " if load_recipe(recipe_of(model)).get("teacher") else ""
     data = "" if args.data == DEFAULT_DATA else f" --data {args.data}"
     return f"python benchmarks/table1.py --models {teacher}{model} {chosen}{data}"
@@ -278,9 +375,13 @@ def results_stem(args, host: str) -> Path:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     runs = args.runs / budget_name(args)
     check_teacher(args, runs)
+    if args.lanes > 1 and not (args.report_only or args.train_only):
+        run_lanes(args, argv, runs)
+        args.report_only = True  # the lanes trained; time and report on the now idle cores
     done = [m for m in args.models if not args.report_only or _finished(runs / run_of(m))]
     if not done:
         raise UserError(f"expected finished models in {runs} for --report-only, received none; "
@@ -288,9 +389,10 @@ def main(argv=None) -> int:
     sets = stages.eval_sets(args.data)
     noisy = _load(runs).get("input") or stages.input_psnr(sets)
     _save(runs, {**_load(runs), "input": noisy})
-    rows = [run_model(model, args, runs, sets) for model in done]  # the teacher first
-    rows = [row for row in rows if row is not None]
+    rows = run_all(done, args, runs, sets)
     done = [row["model"] for row in rows]
+    if args.train_only:
+        return 0
     if not rows:
         print("no model finished here: the others are still running")
         return 0
@@ -302,7 +404,7 @@ def main(argv=None) -> int:
     from table1_report import write_results
 
     host = socket.gethostname().split(".")[0]
-    setup = {"budget": budget_name(args), "host": host, "data": str(args.data),
+    setup = {"budget": budget_text(args), "host": host, "data": str(args.data),
              "input_psnr": noisy["polyu"], "input_psnr_sidd": noisy["sidd"],
              "polyu_pairs": len(sets["polyu"]), "sidd_pairs": len(sets["sidd"]),
              "timing_runs": args.timing_runs,
