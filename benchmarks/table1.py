@@ -108,21 +108,21 @@ def check_args(args) -> None:
                         f"{args.data} without {', '.join(missing)}; pass --data DIR")
     if args.timing_runs < 1:
         raise UserError(f"expected --timing-runs >= 1, received {args.timing_runs}")
-    args.lanes = _number(args.lanes, "--lanes", int)
+    args.lanes = _number(args.lanes, "--lanes", int, "--lanes 2 (one model per core)")
     cores = len(os.sched_getaffinity(0))
     if args.lanes > cores and not args.train_only:
         raise UserError(f"expected --lanes at most this machine's {cores} cores, received "
                         f"{args.lanes}; each lane needs a core of its own")
 
 
-def _number(text: str, option: str, kind):
+def _number(text: str, option: str, kind, example: str = "--budget 15 (minutes) or --budget-steps 20000"):
     try:
         value = kind(text)
     except ValueError:
         value = None
     if value is None or not math.isfinite(value) or value <= 0:
         raise UserError(f"expected {option} as a positive {'integer' if kind is int else 'number'}"
-                        f", received {text!r}; e.g. --budget 15 (minutes) or --budget-steps 20000")
+                        f", received {text!r}; e.g. {example}")
     return value
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,9 @@ def _data_root(root: Path, size=(160, 160)) -> Path:
     (["--budget-steps", "2.5"], "--budget-steps as a positive integer"),
     (["--budget-steps", "0"], "--budget-steps as a positive integer"),
     (["--data", "/nonexistent/shared-data"], "expected the shared data folder"),
+    (["--lanes", "0"], "--lanes as a positive integer"),
+    (["--lanes", "two"], "--lanes as a positive integer"),
+    (["--lanes", "4096"], "--lanes at most this machine's"),
     (["--frobnicate"], "unrecognized arguments"),
 ])
 def test_bad_input_is_refused_before_anything_is_written(tmp_path, args, says):
@@ -75,6 +79,25 @@ def test_report_only_refuses_when_nothing_has_finished(tmp_path):
         table1.main(["--report-only", "--data", str(_data_root(tmp_path / "d")),
                      "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs")])
     assert not (tmp_path / "out").exists()
+
+
+def test_a_student_waits_while_a_live_process_trains_its_teacher(tmp_path):
+    runs, teacher = tmp_path / "runs", tmp_path / "runs" / table1.TEACHER
+    teacher.mkdir(parents=True)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (teacher / "table1.lock").write_text(str(live.pid))
+        assert table1._waits_for_teacher("noahtcv", runs)
+        assert not table1._waits_for_teacher("enerzai", runs)  # no teacher in its recipe
+        assert not table1._claim(teacher)  # the live holder keeps it
+        (teacher / "table1.json").write_text('{"train": {"steps": 3}}')
+        assert not table1._waits_for_teacher("noahtcv", runs)  # trained: the student may start
+    finally:
+        live.kill()
+        live.wait()
+    (teacher / "table1.json").unlink()
+    assert not table1._waits_for_teacher("noahtcv", runs)  # its holder died: never wait forever
+    assert table1._claim(teacher) and int((teacher / "table1.lock").read_text()) == os.getpid()
 
 
 def test_every_model_gets_the_shipped_data_and_keeps_its_trick(tmp_path):
@@ -161,7 +184,7 @@ def test_a_disagreement_gets_a_paragraph_with_its_reasons(tmp_path):
 @pytest.mark.slow
 def test_two_models_train_export_and_score_end_to_end_and_resume(tmp_path):
     data = _data_root(tmp_path / "d")
-    args = ["--models", "enerzai", "fast", "--budget-steps", "2", "--data", str(data),
+    args = ["--models", "enerzai", "fast", "--budget-steps", "2", "--lanes", "2", "--data", str(data),
             "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--timing-runs",
             "1", "--quiet"]
     first = _run(*args)
@@ -173,6 +196,7 @@ def test_two_models_train_export_and_score_end_to_end_and_resume(tmp_path):
                for r in rows.values())
     assert rows["enerzai"]["report_psnr"] == "36.33" and rows["fast"]["report_psnr"] == ""
     for model in ("enerzai", "fast"):
-        assert (tmp_path / "runs" / "steps2" / model / "export" / "int8.tflite").is_file()
+        assert (tmp_path / "runs" / "steps2-2lanes" / model / "export" / "int8.tflite").is_file()
+    assert {"lane 1 [", "lane 2 ["} <= {line[:8] for line in first.stdout.splitlines()}
     again = _run(*args)  # everything finished: nothing is trained or exported again
     assert again.returncode == 0 and "training" not in again.stdout and "exporting" not in again.stdout
