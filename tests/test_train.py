@@ -124,6 +124,27 @@ def test_training_lowers_loss_and_writes_the_run_folder(pair_folder, tmp_path):
     assert model.family == "unet"
 
 
+def _refuse_non_standard_json(constant: str):
+    raise AssertionError(f"state.json holds {constant}, which strict JSON readers refuse")
+
+
+def test_a_checkpoint_before_any_validation_is_strict_json_and_resumes_as_unvalidated(tmp_path):
+    import keras
+
+    from mobiledenoise.train import checkpoint
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    optimizer = keras.optimizers.Adam()
+    optimizer.build(model.trainable_variables)
+    checkpoint.save(tmp_path / "ckpt", model, optimizer, {"step": 3, "best_val_psnr": float("-inf")})
+    saved = json.loads((tmp_path / "ckpt" / "state.json").read_text(),
+                       parse_constant=_refuse_non_standard_json)
+    assert saved == {"step": 3, "best_val_psnr": None}
+    assert checkpoint.load_state(tmp_path / "ckpt")["best_val_psnr"] == float("-inf")
+    checkpoint.save(tmp_path / "ckpt", model, optimizer, {"step": 4, "best_val_psnr": 31.5})
+    assert checkpoint.load_state(tmp_path / "ckpt")["best_val_psnr"] == 31.5
+
+
 @pytest.mark.parametrize("trick", [{}, {"model": "enerzai", "ofa_threshold_db": 0.0}],
                          ids=["plain", "once-for-all"])
 def test_resume_gives_the_same_loss_curve_and_weights(pair_folder, tmp_path, trick):

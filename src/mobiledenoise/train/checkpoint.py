@@ -9,6 +9,7 @@ with renames, so a crash mid-save leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def save(folder: Path, model, optimizer, state: dict) -> None:
     tmp.mkdir(parents=True)
     model.save_weights(tmp / _WEIGHTS)
     np.savez(tmp / _OPTIMIZER, *[np.asarray(v.numpy()) for v in optimizer.variables])
-    (tmp / _STATE).write_text(json.dumps(state, indent=2))
+    (tmp / _STATE).write_text(json.dumps(_json_safe(state), indent=2, allow_nan=False))
     shutil.rmtree(old, ignore_errors=True)
     if folder.exists():
         folder.rename(old)
@@ -44,7 +45,16 @@ def find(folder: Path) -> Path | None:
 
 
 def load_state(folder: Path) -> dict:
-    return json.loads((folder / _STATE).read_text())
+    state = json.loads((folder / _STATE).read_text())
+    if state.get("best_val_psnr") is None:  # not validated yet (older files hold -Infinity)
+        state["best_val_psnr"] = float("-inf")
+    return state
+
+
+def _json_safe(state: dict) -> dict:
+    """Strict JSON: no validation yet is `null`, not Python's non-standard `-Infinity`."""
+    best = state.get("best_val_psnr")
+    return {**state, "best_val_psnr": best if best is not None and math.isfinite(best) else None}
 
 
 def restore(folder: Path, model, optimizer, trainable_variables) -> dict:
