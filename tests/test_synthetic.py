@@ -100,6 +100,18 @@ def test_noise_is_correlated_between_neighbours_like_demosaiced_sensor_noise():
     assert correlation > 0.2  # i.i.d. per-pixel noise would give ≈ 0
 
 
+@pytest.mark.parametrize("share,low,high", [(0.0, 0.2, 1.0), (0.5, 0.1, 0.35), (1.0, -0.05, 0.05)])
+def test_white_share_moves_the_noise_from_demosaiced_to_white(share, low, high):
+    flat = np.full((256, 256, 3), 0.5, np.float32)
+    levels = syn.NoiseLevels(shot_range=(5e-3, 5.0001e-3), bit_depths=(), white_share=(share, share))
+    noisy, target = syn.SyntheticNoise(levels, seed=5)(flat)
+    noise = noisy - target
+    lag1 = np.mean([np.corrcoef(noise[:, :-1, c].ravel(), noise[:, 1:, c].ravel())[0, 1]
+                    for c in range(3)])
+    assert low < lag1 < high
+    assert noise.std() > 0.02  # still as noisy a camera (std ≈ 0.05 here)
+
+
 def test_jpeg_option_compresses_the_noisy_image_only(astronaut):
     plain = syn.SyntheticNoise(seed=6)(astronaut)
     jpeg = syn.SyntheticNoise(jpeg_quality=(70, 80), seed=6)(astronaut)
