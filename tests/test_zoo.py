@@ -105,15 +105,7 @@ def test_weights_and_keras_file_round_trip(name, tmp_path):
     np.testing.assert_allclose(predict(loaded, x), expected, atol=1e-6)
 
 
-# A trained Mier's deconvs have biases, and TF 2.21 writes a biased TRANSPOSE_CONV as version 4,
-# above the audit's maximum (3): its export needs a bias-free deconv + ADD (or the
-# depth-to-space form). Strict: the day it passes, this marker must go.
-_AUDIT_KNOWN_FAILURES = {"mier": "trained Mier's biased TRANSPOSE_CONV is v4 (audit maximum: v3)"}
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=_AUDIT_KNOWN_FAILURES[n]))
-    if n in _AUDIT_KNOWN_FAILURES else n for n in MODELS])
+@pytest.mark.parametrize("name", MODELS)
 def test_tflite_fp32_matches_keras_and_passes_gpu_audit(name):
     convert = pytest.importorskip("mobiledenoise.deploy.convert")
     opaudit = pytest.importorskip("mobiledenoise.deploy.opaudit")
@@ -128,14 +120,18 @@ def test_tflite_fp32_matches_keras_and_passes_gpu_audit(name):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_tflite_int8_export_runs(name):
+def test_tflite_int8_export_runs_and_passes_gpu_audit(name):
     convert = pytest.importorskip("mobiledenoise.deploy.convert")
-    model = tiny(name)
+    opaudit = pytest.importorskip("mobiledenoise.deploy.opaudit")
+    # moved weights: quantized op versions depend on them (a trained Mier's deconvs were v4)
+    model = trained_like(tiny(name))
     size = (2 * model.config.multiple, 2 * model.config.multiple)
     calib = list(images(*size, count=4, seed=1))
     tflite = convert.to_tflite(deployable(model), precision="int8", size=size, calibration=calib)
     y = run_litert(tflite, images(*size), xnnpack=name not in XNNPACK_INT8_REFUSES)
     assert y.shape == (1, *size, 3) and np.isfinite(y).all()
+    report = opaudit.audit(tflite)
+    assert report.compatible, report.render()
 
 
 # --- family-specific behaviour -------------------------------------------------------------

@@ -53,6 +53,11 @@ def _conv3(x, filters: int, config: MierConfig, name: str, *, strides: int = 1, 
 
 def _deconv(x, filters: int, config: MierConfig, name: str):
     x = blocks.learnt_up(x, filters, 2, config.up, kernel=4, name=name)
+    if config.fused and config.up == "transpose":
+        # TF 2.21's converter fuses a ReLU into a biased TRANSPOSE_CONV, and a fused activation
+        # makes it op version 4 (op_version.cc; a bias alone is v3), above the GPU delegate's 3.
+        # max(x, 0) written as LeakyReLU(0) is not fused: TRANSPOSE_CONV v3 + LEAKY_RELU.
+        return layers.LeakyReLU(negative_slope=0.0, name=f"{name}_act")(x)
     return layers.ReLU(name=f"{name}_act")(x)
 
 
