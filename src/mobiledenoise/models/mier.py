@@ -18,7 +18,10 @@ Choices where the text is silent:
   TRANSPOSE_CONV: their DEPTH_TO_SPACE form (`up="depth_to_space"`, exact, tested) needs a 3×3
   conv to 4× the channels, 2.25× those layers' weights and MACs, and measured no INT8 gain
   (benchmarks/results/deploy-rewrite-vm.md), unlike the free 2×2 / stride-2 rewrite. `default` fused: ~0.36 M
-  parameters (~1.43 MB FP32).
+  parameters (~1.43 MB FP32). In the fused form the ReLU after each deconv is LeakyReLU(0), the
+  same map, which TF's converter leaves as its own op: fused into a trained (biased)
+  TRANSPOSE_CONV it made that op version 4, which the GPU delegate refuses
+  (benchmarks/results/mier-deconv-act-vm.md).
 """
 
 from __future__ import annotations
