@@ -124,6 +124,24 @@ def test_training_lowers_loss_and_writes_the_run_folder(pair_folder, tmp_path):
     assert model.family == "unet"
 
 
+def test_kept_snapshots_hold_each_checkpoints_weights(pair_folder, tmp_path):
+    from mobiledenoise.train.runs import RunFolder, load_model
+    from mobiledenoise.train.trainer import train
+
+    train(_config(pair_folder, steps=8, keep_snapshots=True), tmp_path / "run", progress=False)
+    run = RunFolder(tmp_path / "run")
+    assert run.snapshot_steps() == [4, 8]
+    last = load_model(run.root, weights="last")
+    snapshot = load_model(run.root, weights="last")
+    snapshot.load_weights(run.snapshot(8))
+    for x, y in zip(last.get_weights(), snapshot.get_weights()):
+        np.testing.assert_array_equal(x, y)
+    snapshot.load_weights(run.snapshot(4))
+    assert any(not np.array_equal(x, y) for x, y in zip(last.get_weights(), snapshot.get_weights()))
+    train(_config(pair_folder, steps=4), tmp_path / "plain", progress=False)
+    assert RunFolder(tmp_path / "plain").snapshot_steps() == []  # off by default
+
+
 def _refuse_non_standard_json(constant: str):
     raise AssertionError(f"state.json holds {constant}, which strict JSON readers refuse")
 

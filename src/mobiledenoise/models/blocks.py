@@ -20,8 +20,9 @@ def activation(kind: str, name: str | None = None) -> layers.Layer:
 
 
 def conv(x, filters: int, kernel: int = 3, *, strides: int = 1, act: str | None = "relu",
-         name: str | None = None):
-    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", name=name)(x)
+         name: str | None = None, kernel_initializer: str = "glorot_uniform"):
+    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", name=name,
+                      kernel_initializer=kernel_initializer)(x)
     if act:
         x = activation(act, name=f"{name}_act" if name else None)(x)
     return x

@@ -56,6 +56,7 @@ class TrainConfig(PatchConfig):
     # bookkeeping
     seed: int = 0
     checkpoint_every: int = 200
+    keep_snapshots: bool = False  # also keep each checkpoint's weights in RUN/snapshots/
     val_every: int = 200
     log_every: int = 10
     distribute: str = "none"  # none | mirrored | multiworker (TensorFlow backend)

@@ -5,6 +5,7 @@
       model.json         {"model": name, "config": {...}} — rebuilds the architecture
       best.weights.h5    weights with the best validation PSNR so far
       checkpoint/        last checkpoint: model.weights.h5, optimizer.npz, state.json (exact resume)
+      snapshots/         step-N.weights.h5 at every checkpoint, with `keep_snapshots: true`
       log.csv            step, losses, learning rate, validation PSNR
       tensorboard/       the same as TensorBoard events
 
@@ -38,6 +39,15 @@ class RunFolder:
     last_weights = property(lambda self: ckpt.weights_file(self.checkpoint))
     log = property(lambda self: self.root / "log.csv")
     tensorboard = property(lambda self: self.root / "tensorboard")
+    snapshots = property(lambda self: self.root / "snapshots")
+
+    def snapshot(self, step: int) -> Path:
+        return self.snapshots / f"step-{step}.weights.h5"
+
+    def snapshot_steps(self) -> list[int]:
+        """The steps with a kept snapshot, in order."""
+        names = self.snapshots.glob("step-*.weights.h5") if self.snapshots.is_dir() else []
+        return sorted(int(p.name[len("step-"):-len(".weights.h5")]) for p in names)
 
     def write_identity(self, identity: dict) -> None:
         """model.json: what `load_model` rebuilds the architecture from."""

@@ -146,6 +146,9 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: bool = True,
                     log.write(row)
                 if chief and (step % config.checkpoint_every == 0 or step == end or out_of_time):
                     trainer.save(run.checkpoint, state)
+                    if config.keep_snapshots:
+                        run.snapshots.mkdir(exist_ok=True)
+                        model.save_weights(run.snapshot(step))
                 bar.advance(row)
                 if out_of_time:
                     break
