@@ -69,3 +69,35 @@ def test_run_from_tflite_rebuilds_a_run_that_reproduces_the_file(tmp_path):
     np.testing.assert_allclose(rebuilt, reference, atol=1e-5)
     again = subprocess.run(script, capture_output=True, text=True)
     assert again.returncode == 2 and again.stderr.strip().startswith("Error: expected a new run")
+
+
+def _snapshots(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(BENCHMARKS / "snapshots.py"), *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_snapshots_refuses_a_folder_that_is_not_a_run(tmp_path):
+    done = _snapshots(str(tmp_path), "--out", str(tmp_path / "out"))
+    assert done.returncode == 2 and not (tmp_path / "out").exists()
+    assert done.stderr.strip().splitlines() == [
+        f"Error: expected a run folder, received {tmp_path}; pass what `train --out` wrote"]
+
+
+def test_snapshots_lists_the_start_and_every_kept_step_and_refuses_a_run_without(pair_folder, tmp_path):
+    sys.path.insert(0, str(BENCHMARKS))
+    import snapshots
+
+    from mobiledenoise.train import config as train_config
+    from mobiledenoise.train.trainer import train
+
+    tiny = {"model": "unet", "preset": "tiny", "patch_size": 16, "batch_size": 2, "val_every": 4,
+            "checkpoint_every": 4, "val_crop": 32, "data": [str(pair_folder)]}
+    train(train_config.resolve(None, {**tiny, "steps": 4}), tmp_path / "plain", progress=False)
+    with pytest.raises(UserError, match="expected snapshots in"):
+        snapshots.checkpoints(tmp_path / "plain")
+    train(train_config.resolve(None, {**tiny, "steps": 8, "keep_snapshots": True,
+                                      "init_from": str(tmp_path / "plain")}),
+          tmp_path / "kept", progress=False)
+    found = snapshots.checkpoints(tmp_path / "kept")
+    assert [label for label, _ in found] == [f"start ({tmp_path / 'plain'})", "step 4", "step 8"]
+    assert all(path.is_file() for _, path in found)

@@ -140,12 +140,19 @@ __all__ = ["activation", "conv", "down", "up", "residual_output", "DepthToSpace"
 
 
 def sepconv(x, filters: int, kernel: int = 3, *, dilation: int = 1, act: str | None = "relu",
-            name: str | None = None):
+            name: str | None = None, kernel_initializer: str = "glorot_uniform"):
     """Depthwise-separable conv: k×k depthwise (multiplier 1, as the GPU delegate needs) then a
     1×1 pointwise conv, one activation at the end (MobileNet-style, fewer ops)."""
+    depthwise_init = kernel_initializer
+    if kernel_initializer == "he_normal":
+        # Keras counts a depthwise kernel's fan-in as k·k·channels (its true fan-in is k·k), so
+        # its He init would shrink the signal by √channels; no ReLU follows, so keep variance.
+        depthwise_init = keras.initializers.RandomNormal(stddev=1.0 / kernel)
     x = layers.DepthwiseConv2D(kernel, padding="same", dilation_rate=dilation,
+                               depthwise_initializer=depthwise_init,
                                name=f"{name}_dw" if name else None)(x)
-    return conv(x, filters, 1, act=act, name=f"{name}_pw" if name else None)
+    return conv(x, filters, 1, act=act, name=f"{name}_pw" if name else None,
+                kernel_initializer=kernel_initializer)
 
 
 def channel_attention(x, reduction: int = 8, name: str = "ca"):
