@@ -299,26 +299,25 @@ def run_lanes(args, argv: list[str], runs: Path) -> None:
     for k, share in enumerate(shares):
         log = runs / f"lane-{k + 1}.log"
         print(f"lane {k + 1}: cores {share}, log {log}", flush=True)
-        lanes.append((subprocess.Popen(
+        process = subprocess.Popen(
             [sys.executable, __file__, *argv, "--train-only"], stdout=log.open("w"),
-            stderr=subprocess.STDOUT, preexec_fn=lambda share=share: os.sched_setaffinity(0, share)),
-            log, [0]))
-    while any(p.poll() is None for p, _, _ in lanes):
+            stderr=subprocess.STDOUT, preexec_fn=lambda share=share: os.sched_setaffinity(0, share))
+        lanes.append((process, log, log.open(errors="replace"), [""]))
+    while any(p.poll() is None for p, *_ in lanes):
         time.sleep(5)
         _echo(lanes)
     _echo(lanes)
-    failed = [str(log) for p, log, _ in lanes if p.returncode != 0]
+    failed = [str(log) for p, log, *_ in lanes if p.returncode != 0]
     if failed:
         raise UserError(f"expected every lane to finish, received failures in {', '.join(failed)}; "
                         "read the log, then run the same command again to resume")
 
 
 def _echo(lanes) -> None:
-    for k, (_, log, seen) in enumerate(lanes):
-        text = log.read_text(errors="replace")
-        lines = text[seen[0]:].split("\n")
-        complete = lines[:-1]
-        seen[0] += sum(len(line) + 1 for line in complete)
+    """Print the models' progress lines written since the last call: each log is read once,
+    through its open reader, and an unfinished last line waits in `partial`."""
+    for k, (_, _, reader, partial) in enumerate(lanes):
+        *complete, partial[0] = (partial[0] + reader.read()).split("\n")
         for line in complete:
             if line.startswith("["):
                 print(f"lane {k + 1} {line}", flush=True)
