@@ -31,6 +31,29 @@ def _log(run) -> np.ndarray:
         return np.array([(int(r["step"]), float(r["loss"])) for r in csv.DictReader(f)])
 
 
+def test_psnr_loss_is_the_batch_psnr_so_a_clean_patch_does_not_dominate():
+    """A patch already at its target (a clean-only patch) must not outweigh the noisy ones:
+    with per-image PSNRs its log-MSE gradient grows as 1/error and pinned Megvii at the
+    identity."""
+    import tensorflow as tf
+
+    from mobiledenoise.train.losses import make_loss
+
+    rng = np.random.default_rng(0)
+    target = tf.constant(rng.uniform(0.2, 0.8, (2, 32, 32, 3)), tf.float32)
+    error = np.zeros((2, 32, 32, 3), np.float32)
+    error[0] = rng.normal(0, 0.02, (32, 32, 3))  # a noisy patch
+    error[1] = rng.normal(0, 1e-4, (32, 32, 3))  # a patch the model barely changed
+    pred = tf.Variable(target + error)
+    loss = make_loss("psnr")
+    with tf.GradientTape() as tape:
+        value = loss(pred, target)
+    assert float(value) == pytest.approx(10 * np.log10(np.mean(error.astype(np.float64) ** 2)),
+                                         abs=1e-3)
+    grad = np.abs(tape.gradient(value, pred).numpy()).mean(axis=(1, 2, 3))
+    assert grad[1] < 0.02 * grad[0]  # per-image PSNRs gave the barely-changed patch ~200×
+
+
 def test_losses_values_and_weighted_sums():
     import tensorflow as tf
 
