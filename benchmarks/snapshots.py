@@ -34,6 +34,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("runs", nargs="+", type=Path, help="run folders with kept snapshots")
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--kodak", type=int, default=8, help="kodak24 photos fed clean")
+    parser.add_argument("--every", type=int, default=1,
+                        help="score only snapshots whose step is a multiple of this")
     parser.add_argument("--name", default=None, help="results file name (default: the runs')")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     return parser.parse_args(argv)
@@ -51,8 +53,9 @@ def eval_sets(data: Path, kodak: int) -> dict:
             "kodak_clean": [Pair(f"kodak/{f.stem}", f, f) for f in photos]}
 
 
-def checkpoints(run: Path) -> list[tuple[str, Path]]:
-    """(label, weights file): the starting point, then every snapshot in step order."""
+def checkpoints(run: Path, every: int = 1) -> list[tuple[str, Path]]:
+    """(label, weights file): the starting point, then every snapshot whose step is a multiple
+    of `every`, in step order."""
     from mobiledenoise.errors import UserError
     from mobiledenoise.train.config import load_recipe
     from mobiledenoise.train.runs import RunFolder
@@ -66,16 +69,16 @@ def checkpoints(run: Path) -> list[tuple[str, Path]]:
     start = load_recipe(folder.config).get("init_from")
     if start and RunFolder(start).best_weights.is_file():
         found.append((f"start ({start})", RunFolder(start).best_weights))
-    return found + [(f"step {s}", folder.snapshot(s)) for s in steps]
+    return found + [(f"step {s}", folder.snapshot(s)) for s in steps if s % every == 0]
 
 
-def score_run(run: Path, sets: dict) -> list[dict]:
+def score_run(run: Path, sets: dict, every: int = 1) -> list[dict]:
     from mobiledenoise.deploy.keras_denoiser import KerasDenoiser
     from mobiledenoise.evaluate.runner import evaluate_pairs
 
     denoiser = KerasDenoiser(str(run))
     rows = []
-    for label, weights in checkpoints(run):
+    for label, weights in checkpoints(run, every):
         denoiser.model.load_weights(weights)
         row = {"run": run.name, "weights": label}
         row.update({name: round(evaluate_pairs(denoiser.denoise, pairs, progress=False).psnr, 3)
@@ -111,7 +114,7 @@ def main(argv=None) -> int:
              "input": {k: (None if k == "kodak_clean" else
                            round(evaluate_pairs(lambda x: x, v, progress=False).psnr, 3))
                        for k, v in sets.items()}}
-    rows = [row for run in args.runs for row in score_run(run, sets)]
+    rows = [row for run in args.runs for row in score_run(run, sets, args.every)]
     stem = args.out / f"snapshots-{args.name or '-'.join(r.name for r in args.runs)}-{setup['host']}"
     write_json_atomically(stem.with_suffix(".json"), {"setup": setup, "rows": rows}, indent=1)
     write_text_atomically(stem.with_suffix(".md"), markdown(rows, setup))

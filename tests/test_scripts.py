@@ -71,6 +71,26 @@ def test_run_from_tflite_rebuilds_a_run_that_reproduces_the_file(tmp_path):
     assert again.returncode == 2 and again.stderr.strip().startswith("Error: expected a new run")
 
 
+def test_noise_response_refuses_a_data_folder_without_sidd_mini(tmp_path):
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "noise_response.py"), "--data",
+                           str(tmp_path), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and not (tmp_path / "out").exists()
+    assert done.stderr.strip().splitlines() == [
+        f"Error: expected a data folder, received {tmp_path / 'sidd_mini'} which does not exist; "
+        "check the path"]
+
+
+def test_capacity_probe_refuses_a_data_folder_without_sidd_mini(tmp_path):
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "capacity_probe.py"), "--data",
+                           str(tmp_path), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and not (tmp_path / "out").exists()
+    assert done.stderr.strip().splitlines() == [
+        f"Error: expected a data folder, received {tmp_path / 'sidd_mini'} which does not exist; "
+        "check the path"]
+
+
 def _snapshots(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(BENCHMARKS / "snapshots.py"), *args],
                           capture_output=True, text=True, timeout=300)
@@ -101,3 +121,5 @@ def test_snapshots_lists_the_start_and_every_kept_step_and_refuses_a_run_without
     found = snapshots.checkpoints(tmp_path / "kept")
     assert [label for label, _ in found] == [f"start ({tmp_path / 'plain'})", "step 4", "step 8"]
     assert all(path.is_file() for _, path in found)
+    every_8 = snapshots.checkpoints(tmp_path / "kept", every=8)
+    assert [label for label, _ in every_8] == [f"start ({tmp_path / 'plain'})", "step 8"]

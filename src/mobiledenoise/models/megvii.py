@@ -14,10 +14,9 @@ Choices where the text is silent (written here, tested):
   model is the identity).
 - He-normal initialisation of every other conv (`INIT`). Keras' default Glorot init halves the
   signal's variance at each ReLU conv of this deep plain net (no normalisation): at the
-  bottleneck its activations are ~1 % of the input's scale, and 471 steps of the Table 1
-  budget (15 CPU minutes) left it at the identity on PolyU (35.95 dB, input 35.95; so did
-  150-step trials with L1 or a 5× learning rate). He init keeps the scale: on 64² patches it reached 36.06 dB by
-  step 100 where Glorot stayed at 35.95.
+  bottleneck its activations are ~1 % of the input's scale. He init keeps the scale. What
+  still held it at the identity in Table 1's data mix was the loss, not the net: see
+  `train.losses._psnr_loss`.
 `default` widths (24, 48, 96, 184, 352) give ~3.74 M parameters (~14.6 MB FP32).
 """
 
