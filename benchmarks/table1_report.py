@@ -191,6 +191,8 @@ def _order(rows: list[dict], key: str) -> dict[str, int]:
 
 
 def plot(flat: list[dict], setup: dict, path: Path) -> None:
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -206,8 +208,11 @@ def plot(flat: list[dict], setup: dict, path: Path) -> None:
                   for r in rows]  # what the search's pareto_front reads
         front = pareto_front(points)
         ax.scatter([p.runtime_ms for p in points], [p.psnr for p in points], c="tab:blue")
+        names = {}  # rows at one point (default = fast) share a label
         for p in points:
-            ax.annotate(p.model, (p.runtime_ms, p.psnr), fontsize=8, xytext=(4, 3),
+            names.setdefault((p.runtime_ms, p.psnr), []).append(p.model)
+        for (ms, psnr), models in names.items():
+            ax.annotate(" = ".join(models), (ms, psnr), fontsize=8, xytext=(4, 3),
                         textcoords="offset points")
         ax.plot([p.runtime_ms for p in front], [p.psnr for p in front], "--", c="tab:red",
                 label="Pareto front")
@@ -216,9 +221,9 @@ def plot(flat: list[dict], setup: dict, path: Path) -> None:
         ax.set_xscale("log")
         ax.set_xlabel("runtime at 720×480, ms (log)")
         ax.set_ylabel(ylabel)
-        ax.set_title(title)
+        ax.set_title(textwrap.fill(title, 55), fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(loc="lower right")
+        ax.legend(loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
