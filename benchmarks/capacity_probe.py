@@ -30,6 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from snapshots import at_least_one  # noqa: E402
+
 CANDIDATES = {  # unet configs
     "fast": {"width": 16, "depth": 3, "convs_per_level": 1, "entry": "stride2", "skip": "add",
              "clip": True, "up": "depth_to_space"},
@@ -46,8 +48,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES),
                         choices=list(CANDIDATES))
-    parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--bank", type=int, default=3000, help="noisy/clean patches drawn once")
+    parser.add_argument("--steps", type=at_least_one, default=1500)
+    parser.add_argument("--bank", type=at_least_one, default=3000,
+                        help="noisy/clean patches drawn once")
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     return parser.parse_args(argv)

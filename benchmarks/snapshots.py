@@ -29,12 +29,20 @@ sys.path.insert(0, str(REPO / "src"))
 SETS = ("polyu_val", "sidd_val", "sidd_other", "kodak_clean")
 
 
+def at_least_one(text: str) -> int:
+    """An argparse type: a whole number ≥ 1 (a count of steps, patches or a stride)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, "
+                                         f"received {text!r}")
+    return int(text)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders with kept snapshots")
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--kodak", type=int, default=8, help="kodak24 photos fed clean")
-    parser.add_argument("--every", type=int, default=1,
+    parser.add_argument("--every", type=at_least_one, default=1,
                         help="score only snapshots whose step is a multiple of this")
     parser.add_argument("--name", default=None, help="results file name (default: the runs')")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")

@@ -71,8 +71,9 @@ def test_run_from_tflite_rebuilds_a_run_that_reproduces_the_file(tmp_path):
     assert again.returncode == 2 and again.stderr.strip().startswith("Error: expected a new run")
 
 
-def test_noise_response_refuses_a_data_folder_without_sidd_mini(tmp_path):
-    done = subprocess.run([sys.executable, str(BENCHMARKS / "noise_response.py"), "--data",
+@pytest.mark.parametrize("script", ["noise_response.py", "capacity_probe.py"])
+def test_sidd_block_scripts_refuse_a_data_folder_without_sidd_mini(script, tmp_path):
+    done = subprocess.run([sys.executable, str(BENCHMARKS / script), "--data",
                            str(tmp_path), "--out", str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and not (tmp_path / "out").exists()
@@ -81,14 +82,16 @@ def test_noise_response_refuses_a_data_folder_without_sidd_mini(tmp_path):
         "check the path"]
 
 
-def test_capacity_probe_refuses_a_data_folder_without_sidd_mini(tmp_path):
-    done = subprocess.run([sys.executable, str(BENCHMARKS / "capacity_probe.py"), "--data",
-                           str(tmp_path), "--out", str(tmp_path / "out")],
+@pytest.mark.parametrize("script, flag", [("capacity_probe.py", "--steps"),
+                                          ("capacity_probe.py", "--bank"),
+                                          ("snapshots.py", "--every")])
+def test_benchmark_counts_below_one_are_refused_before_any_work(script, flag, tmp_path):
+    args = [str(tmp_path)] if script == "snapshots.py" else []
+    done = subprocess.run([sys.executable, str(BENCHMARKS / script), *args, flag, "0",
+                           "--out", str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and not (tmp_path / "out").exists()
-    assert done.stderr.strip().splitlines() == [
-        f"Error: expected a data folder, received {tmp_path / 'sidd_mini'} which does not exist; "
-        "check the path"]
+    assert f"{flag}: expected a whole number of at least 1, received '0'" in done.stderr
 
 
 def _snapshots(*args: str) -> subprocess.CompletedProcess:
