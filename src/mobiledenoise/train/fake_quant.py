@@ -76,11 +76,18 @@ def fake_quant(x, low, high, levels: int = 255):
     return clamped + ops.stop_gradient(rounded - clamped)
 
 
-def _fuses_into_next(layer) -> bool:
+def _consumers(model: keras.Model, layer) -> list:
+    """The layers of `model` that take `layer`'s output as an input (public `input`/`output`)."""
+    return [other for other in model.layers
+            if not isinstance(other, keras.layers.InputLayer)
+            and any(tensor is layer.output for tensor in keras.tree.flatten(other.input))]
+
+
+def _fuses_into_next(model: keras.Model, layer) -> bool:
     """True when TFLite fuses `layer`'s only consumer (a ReLU) into it."""
     if not isinstance(layer, _FUSING_LAYERS):
         return False
-    consumers = [node.operation for node in layer._outbound_nodes]
+    consumers = _consumers(model, layer)
     if len(consumers) != 1:
         return False
     consumer = consumers[0]
@@ -94,7 +101,7 @@ def _fuses_into_next(layer) -> bool:
 
 def fake_quant_model(model: keras.Model) -> keras.Model:
     """A clone of `model` sharing its layers, with int8 fake quantisation (module docstring)."""
-    skip = {layer.name for layer in model.layers if _fuses_into_next(layer)}
+    skip = {layer.name for layer in model.layers if _fuses_into_next(model, layer)}
 
     def call(layer, *args, **kwargs):
         output = layer(*args, **kwargs)
