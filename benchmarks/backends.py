@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from mobiledenoise.errors import ScriptParser
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 BACKENDS = ("tensorflow", "torch")
@@ -56,7 +58,7 @@ def time_steps(recipe: Path, warmup: int, steps: int) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ScriptParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", type=Path, default=ROOT / "recipes" / "default.yaml")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--steps", type=int, default=30)

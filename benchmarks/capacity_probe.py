@@ -29,8 +29,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
-
 from snapshots import at_least_one  # noqa: E402
+
+from mobiledenoise.errors import ScriptParser  # noqa: E402
 
 CANDIDATES = {  # unet configs
     "fast": {"width": 16, "depth": 3, "convs_per_level": 1, "entry": "stride2", "skip": "add",
@@ -45,7 +46,7 @@ SIDD_NLM_ORACLE_DB = 32.65  # vs_classical-vm.md, sidd_val, h = 26
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ScriptParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES),
                         choices=list(CANDIDATES))
     parser.add_argument("--steps", type=at_least_one, default=1500)

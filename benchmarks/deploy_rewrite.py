@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mobiledenoise.errors import ScriptParser
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SIZE = 256
@@ -40,7 +42,7 @@ CALIB = 16
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ScriptParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/polyu_cropped"))
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--models", nargs="+", default=None,
@@ -183,4 +185,6 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from mobiledenoise.errors import run_script
+
+    run_script(main)

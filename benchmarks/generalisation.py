@@ -13,12 +13,13 @@ the noisy input's. A model that lowers PSNR at the low levels is erasing real te
 
 from __future__ import annotations
 
-import argparse
 import json
 import socket
 from pathlib import Path
 
 import numpy as np
+
+from mobiledenoise.errors import ScriptParser
 
 SHOTS = (2e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 IMAGES = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry")
@@ -36,7 +37,7 @@ def clean_images() -> list[np.ndarray]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ScriptParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     parser.add_argument("--label", action="append", default=[],

@@ -23,13 +23,14 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from mobiledenoise.errors import ScriptParser  # noqa: E402
 from mobiledenoise.evaluate.metrics import CHALLENGE_SIZE  # noqa: E402
 
 SIZE = CHALLENGE_SIZE
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ScriptParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="run folder (from `mobiledenoise train --out`)")
     parser.add_argument("--data", type=Path, default=Path("../shared/data/polyu_cropped"))
     parser.add_argument("--weights", default="last", choices=["best", "last"])
@@ -43,8 +44,8 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     from rich.progress import track
 
-    from mobiledenoise.data.pairs import find_pairs, split_by_scene
     from mobiledenoise.data.calibration import calibration_patches
+    from mobiledenoise.data.pairs import find_pairs, split_by_scene
     from mobiledenoise.deploy.convert import to_tflite
     from mobiledenoise.deploy.runtime import TFLiteDenoiser
     from mobiledenoise.evaluate.runner import evaluate_pairs

@@ -17,13 +17,14 @@ input (PolyU validation references, kodak24), which should be small.
 
 from __future__ import annotations
 
-import argparse
 import json
 import socket
 import time
 from pathlib import Path
 
 import numpy as np
+
+from mobiledenoise.errors import ScriptParser
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -90,7 +91,7 @@ def summary(rows: list[dict], method: str) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ScriptParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--limit", type=int, default=None, help="First N pairs per set (quick look).")

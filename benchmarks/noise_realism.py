@@ -24,13 +24,14 @@ Writes noise_realism-<host>.{md,json} and noise_realism-<host>-{nlf,correlation,
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import socket
 from pathlib import Path
 
 import numpy as np
+
+from mobiledenoise.errors import ScriptParser
 
 REPO = Path(__file__).resolve().parents[1]
 # The synthetic preset measured: the first fit, with which the committed results were made (it
@@ -213,7 +214,7 @@ def plots(results: dict, out_stem: Path) -> list[Path]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ScriptParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--images", type=int, default=24, help="Clean photos per synthetic level.")

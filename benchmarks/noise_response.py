@@ -27,6 +27,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+from mobiledenoise.errors import ScriptParser  # noqa: E402
 
 BLURS = (0.0, 0.6, 1.0)  # px: white, phone-like, DSLR-JPEG-like correlation
 STDS = (10.0, 18.0)  # 8-bit units
@@ -35,7 +36,7 @@ PARTS = ("total", "low", "high", "luma", "chroma")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ScriptParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", default=["default"])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")

@@ -28,6 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from mobiledenoise.errors import ScriptParser
 from mobiledenoise.evaluate.metrics import CHALLENGE_SIZE  # noqa: E402
 
 TIMING_SIZE = CHALLENGE_SIZE
@@ -36,7 +37,7 @@ PRECISIONS = ("fp32", "fp16", "int8")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ScriptParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/polyu_cropped"))
     parser.add_argument("--model", default="unet", help="run folder or registered model name")
     parser.add_argument("--runs", type=int, default=10)

@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mobiledenoise.errors import ScriptParser
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +45,7 @@ PERCENTILE = 99.99
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ScriptParser(description=__doc__.splitlines()[0])
     weights = ROOT / "src" / "mobiledenoise" / "weights"
     parser.add_argument("--fp32", type=Path, default=weights / "fast_fp32.tflite")
     parser.add_argument("--shipped-int8", type=Path, default=weights / "fast_int8.tflite")

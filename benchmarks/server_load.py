@@ -35,6 +35,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from mobiledenoise.errors import ScriptParser
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 READ_ROUTES = ("/api/health", "/api/leaderboard", "/api/phases", "/leaderboard",
@@ -42,7 +44,7 @@ READ_ROUTES = ("/api/health", "/api/leaderboard", "/api/phases", "/leaderboard",
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ScriptParser(description=__doc__.splitlines()[0])
     parser.add_argument("--teams", type=int, default=30)
     parser.add_argument("--uploads-per-team", type=int, default=3)
     parser.add_argument("--reads", type=int, default=2400)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+from mobiledenoise.errors import ScriptParser  # noqa: E402
 
 SETS = ("polyu_val", "sidd_val", "sidd_other", "kodak_clean")
 
@@ -38,7 +39,7 @@ def at_least_one(text: str) -> int:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ScriptParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders with kept snapshots")
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--kodak", type=int, default=8, help="kodak24 photos fed clean")

@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import table1_stages as stages  # noqa: E402
-from mobiledenoise.errors import UserError  # noqa: E402
+from mobiledenoise.errors import ScriptParser, UserError  # noqa: E402
 
 FINALISTS = ("noahtcv", "megvii", "enerzai", "enerzai_dense", "moma", "mier", "gdalgo")
 OURS = ("default", "fast")
@@ -64,13 +64,8 @@ PROBE_SHARE = 0.2  # of the wall-clock budget, to measure the step rate
 RESULTS = REPO / "benchmarks" / "results"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one `Error:` line and exit 2, like the CLI
-        raise UserError(f"expected valid arguments, received: {message}; see --help")
-
-
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = _Parser(description=__doc__.splitlines()[0])
+    parser = ScriptParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), metavar="M",
                         help=f"subset of {' '.join(MODELS)}")
     parser.add_argument("--budget", default="15", help="training minutes per model (wall clock)")

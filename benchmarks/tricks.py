@@ -12,18 +12,19 @@ validation PSNR (held-out scenes) of each run. Prints a table, writes
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import socket
 import time
 from pathlib import Path
 
+from mobiledenoise.errors import ScriptParser
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ScriptParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--teacher", required=True, help="run folder of a larger trained model")
     parser.add_argument("--steps", type=int, default=1500)

@@ -91,7 +91,9 @@ def test_benchmark_counts_below_one_are_refused_before_any_work(script, flag, tm
                            "--out", str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and not (tmp_path / "out").exists()
-    assert f"{flag}: expected a whole number of at least 1, received '0'" in done.stderr
+    assert done.stderr.strip().splitlines() == [  # one line, as in the CLI, not argparse's usage
+        f"Error: expected valid arguments, received: argument {flag}: expected a whole number "
+        "of at least 1, received '0'; see --help"]
 
 
 def _snapshots(*args: str) -> subprocess.CompletedProcess:

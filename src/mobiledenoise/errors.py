@@ -9,6 +9,7 @@ Messages say what was expected, what was received and what to do, e.g.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 
@@ -40,3 +41,12 @@ def run_script(main: Callable[[], object]) -> None:
         print(error_line(exc), file=sys.stderr)
         raise SystemExit(USAGE_EXIT_CODE) from None
     raise SystemExit(code)
+
+
+class ScriptParser(argparse.ArgumentParser):
+    """argparse for the scripts run through `run_script`: a bad argument raises a UserError, so
+    it reads as the CLI's one `Error:` line with exit 2, not argparse's usage and error lines."""
+
+    def error(self, message):
+        raise UserError(f"expected valid arguments, received: {message}; see --help")
+
