@@ -1,7 +1,7 @@
 """Training speed of the shipped recipe on Keras' TensorFlow and torch backends, on this CPU.
 
 Each backend runs in its own process (Keras picks its backend once, at import): the recipe's
-data, model, loss and batch (recipes/default.yaml: unet `fast`, 16 patches of 128 px), its
+data, model, loss and batch (recipes/fast.yaml: unet `fast`, 16 patches of 128 px), its
 batches made by the same NumPy pipeline, `--warmup` untimed steps (tracing, caches), then
 `--steps` timed steps. Reports the median and mean step time and steps per second. Prints a
 table, writes `benchmarks/results/backends-<host>.{json,md}`.
@@ -59,7 +59,7 @@ def time_steps(recipe: Path, warmup: int, steps: int) -> dict:
 
 def main() -> int:
     parser = ScriptParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipe", type=Path, default=ROOT / "recipes" / "default.yaml")
+    parser.add_argument("--recipe", type=Path, default=ROOT / "recipes" / "fast.yaml")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--child", choices=BACKENDS, help=argparse.SUPPRESS)

@@ -4,7 +4,8 @@
     python benchmarks/snapshots.py RUN [RUN ...] [--kodak 8] [--name ablation]
 
 Scores each kept snapshot (`RUN/snapshots/step-N.weights.h5`) and the run's `init_from`
-starting point in Keras FP32, images whole, on:
+starting point (that run's final weights, which a fine-tune starts from) in Keras FP32,
+images whole, on:
 - `polyu_val`: the PolyU validation scenes (held out by every recipe, seed 0);
 - `sidd_val`: sidd_mini's 11 SIDD validation blocks (`nafnetpd_val_*`, heavy phone noise);
 - `sidd_other`: sidd_mini's other 30 crops;
@@ -76,8 +77,8 @@ def checkpoints(run: Path, every: int = 1) -> list[tuple[str, Path]]:
                         "--set keep_snapshots=true")
     found = []
     start = load_recipe(folder.config).get("init_from")
-    if start and RunFolder(start).best_weights.is_file():
-        found.append((f"start ({start})", RunFolder(start).best_weights))
+    if start and RunFolder(start).last_weights.is_file():  # a fine-tune starts from these
+        found.append((f"start ({start})", RunFolder(start).last_weights))
     return found + [(f"step {s}", folder.snapshot(s)) for s in steps if s % every == 0]
 
 

@@ -6,11 +6,11 @@
 
 Each model trains with its team's recipe (`recipes/<team>.yaml`: loss, optimiser, schedule,
 patches and its trick: distillation, once-for-all detach, ACNet fusion, synthetic noise,
-mixup, multi-stage) on the shipped model's data: the data keys of `recipes/default.yaml`
+mixup, multi-stage) on the shipped `fast` model's data: the data keys of `recipes/fast.yaml`
 replace the team's (PolyU training scenes, the training scenes' full frames, their clean
 frames with synthetic camera noise; a team asking for more synthetic noise keeps its share).
-`default` and `fast` are our models; while `weights.ALIASES` makes `default` the `fast` files,
-they are one `unet`/`fast` run of `recipes/default.yaml`, reported on two rows.
+`default` and `fast` are our models, each from its own recipe on that same data; while
+`weights.ALIASES` makes `default` the `fast` files, they are one run, reported on two rows.
 Distillation teachers are this benchmark's own `megvii` run (trained first, same budget).
 
 Budget: `--budget B` minutes of training per model (wall clock: on a shared machine that is
@@ -62,6 +62,7 @@ DEFAULT_DATA = REPO.parent / "shared" / "data"
 NEEDED = ("polyu_cropped", "polyu_full", "sidd_mini")
 PROBE_SHARE = 0.2  # of the wall-clock budget, to measure the step rate
 RESULTS = REPO / "benchmarks" / "results"
+DATA_RECIPE = REPO / "recipes" / "fast.yaml"  # whose data keys every model trains on
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -142,7 +143,7 @@ def run_of(model: str) -> str:
 
 
 def recipe_of(model: str) -> Path:
-    return REPO / "recipes" / ("default.yaml" if model in OURS else f"{model}.yaml")
+    return REPO / "recipes" / f"{run_of(model)}.yaml"
 
 
 def overrides(model: str, args, runs: Path) -> dict:
@@ -150,7 +151,7 @@ def overrides(model: str, args, runs: Path) -> dict:
     teacher (this benchmark's megvii run); bookkeeping so a budget, not a step count, ends it."""
     from mobiledenoise.train.config import load_recipe
 
-    shipped, team = load_recipe(recipe_of("default")), load_recipe(recipe_of(model))
+    shipped, team = load_recipe(DATA_RECIPE), load_recipe(recipe_of(model))
     values = {k: _rooted(shipped[k], args.data) for k in DATA_KEYS if k in shipped}
     values["synthetic_prob"] = max(team.get("synthetic_prob", 0.0), shipped["synthetic_prob"])
     if team.get("teacher"):

@@ -98,7 +98,7 @@ def markdown(flat: list[dict], rows: list[dict], setup: dict, png: str) -> str:
     rho = spearman(flat)
     lines = [f"# Table 1 re-run on `{setup['host']}`: equal data, budget {setup['budget']}", "",
              f"Every model trained for {setup['budget']} (`benchmarks/table1.py`) on the shipped "
-             "model's data (recipes/default.yaml's data keys) with its team's recipe and trick. "
+             "`fast` model's data (recipes/fast.yaml's data keys) with its team's recipe and trick. "
              f"PSNR/SSIM: the exported weights in Keras FP32 (the FP32 `.tflite` is verified "
              f"equal), images whole, {setup['polyu_pairs']} PolyU validation pairs (noisy "
              f"input {setup['input_psnr']:.2f} dB) and sidd_mini ({setup['sidd_pairs']} pairs, "

@@ -131,6 +131,7 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     for name in ("samples/polyu_sample_noisy.png", "samples/polyu_sample_clean.png",
                  "samples/LICENSE-PolyU.txt", "samples/README.md", "recipes/noahtcv.yaml",
                  "recipes/moma.yaml", "recipes/default.yaml", "weights/fast_fp32.tflite",
+                 "weights/default_fp32.tflite", "weights/default_int8.tflite",
                  "weights/fast_int8.tflite", "weights/fast_fp32.json",
                  "server/templates/index.html", "__main__.py", "api.py", "resources.py"):
         assert f"mobiledenoise/{name}" in names, name

@@ -169,3 +169,20 @@ def test_acnet_model_is_fused_on_export_and_matches_the_trained_model(pair_folde
     report = audit(tflite)
     assert report.params == fused_params < trained.count_params()
     assert report.compatible, report.render()  # trained deconvs: biased, activation not fused
+
+
+@pytest.mark.parametrize("name", ["default", "fast"])
+def test_each_shipped_model_is_the_architecture_its_two_recipes_train(name):
+    """`recipes/<name>.yaml` and `<name>_finetune.yaml` build the network in `weights/<name>_*`."""
+    import json
+
+    from mobiledenoise.models import build_model
+    from mobiledenoise.models.registry import deployable, describe, resolve_config
+
+    sidecar = json.loads((REPO / "src" / "mobiledenoise" / "weights" / f"{name}_fp32.json").read_text())
+    for recipe in (f"{name}.yaml", f"{name}_finetune.yaml"):
+        values = train_config.load_recipe(REPO / "recipes" / recipe)
+        model = build_model(values["model"], resolve_config(values["model"], values["preset"],
+                                                            **values.get("model_config", {})))
+        exported = describe(deployable(model))  # the exported form of what the recipe trains
+        assert (exported["model"], exported["config"]) == (sidecar["model"], sidecar["config"]), recipe

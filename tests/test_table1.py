@@ -104,7 +104,7 @@ def test_every_model_gets_the_shipped_data_and_keeps_its_trick(tmp_path):
     from mobiledenoise.train.config import load_recipe, resolve
 
     args = table1.parse_args(["--data", str(_data_root(tmp_path / "d"))])
-    shipped = load_recipe(table1.recipe_of("default"))
+    shipped = load_recipe(table1.DATA_RECIPE)
     for model in table1.MODELS:
         config = resolve(table1.recipe_of(model), table1.overrides(model, args, tmp_path / "runs"))
         team = load_recipe(table1.recipe_of(model))

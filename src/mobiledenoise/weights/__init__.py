@@ -2,10 +2,8 @@
 
 The ladder, chosen by measurement (see this folder's README, the model card):
 - `fast`: the ≤ 15 ms class (720×480, FP32, one thread of the reference machine);
-- `default`: the best quality inside the larger budget (≤ 60 ms FP32, ≤ 25 ms INT8). Until a
-  model measures better than `fast` on real photos, `default` names the `fast` files
-  (`ALIASES`): the wider model trained for it lost 3 dB on real phone noise, so it is not
-  shipped (model card).
+- `default`: the best quality inside the larger budget (≤ 60 ms FP32, ≤ 25 ms INT8): the
+  `fast` layout with a full-resolution first level (model card).
 
 `shipped_model_path` is how the CLI finds them; it fails with a clear message while a file is
 not there, rather than at load time.
@@ -20,7 +18,7 @@ from mobiledenoise.errors import UserError
 WEIGHTS_DIR = Path(__file__).resolve().parent
 PRECISIONS = ("fp32", "fp16", "int8")
 SHIPPED = ("default", "fast")
-ALIASES = {"default": "fast"}  # name -> the files it uses, while they are the same model
+ALIASES: dict[str, str] = {}  # name -> another rung's files, while two rungs are one model
 
 
 def shipped_model_path(name: str = "default", precision: str = "fp32") -> Path:
