@@ -100,7 +100,7 @@ PRESETS: dict[str, NoiseLevels] = {
     # trained on demosaiced noise alone removes it (+6.6 dB at std 18, lag-1 0.78) but barely
     # touches white noise of the same std (+1.5 dB), and real phone noise sits in between.
     "camera_wide": NoiseLevels(white_share=(0.0, 1.0)),
-    # The first fit (stage 1 of the shipped models): its strong, blurred chroma reduction left
+    # The first fit (recipes/fast_chroma.yaml, not shipped): its strong, blurred chroma reduction left
     # phone chroma noise (ratio 0.2-0.34 against SIDD's 0.8) under-represented.
     "chroma_denoised": NoiseLevels(shot_range=(1e-5, 5e-2), chroma_gain=(0.25, 0.7),
                                    chroma_blur=(0.0, 1.5)),
