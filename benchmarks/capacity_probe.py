@@ -29,9 +29,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
-from snapshots import at_least_one  # noqa: E402
 
-from mobiledenoise.errors import ScriptParser  # noqa: E402
+from mobiledenoise.errors import ScriptParser, at_least_one  # noqa: E402
 
 CANDIDATES = {  # unet configs
     "fast": {"width": 16, "depth": 3, "convs_per_level": 1, "entry": "stride2", "skip": "add",

@@ -18,7 +18,6 @@ Writes `benchmarks/results/ladder-<host>.{md,json}`.
 
 from __future__ import annotations
 
-import json
 import socket
 import statistics
 import sys
@@ -26,10 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
-sys.path.insert(0, str(REPO / "benchmarks"))
-from snapshots import at_least_one  # noqa: E402
-
-from mobiledenoise.errors import ScriptParser  # noqa: E402
+from mobiledenoise.errors import ScriptParser, at_least_one  # noqa: E402
 
 BUDGETS_MS = {("fast", "fp32"): 15.0, ("default", "fp32"): 60.0, ("default", "int8"): 25.0}
 REFERENCE_FAST_MS = {"fp32": 10.7, "int8": 7.1}  # shipped `fast` on the reference (model card)

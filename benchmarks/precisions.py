@@ -28,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from mobiledenoise.errors import ScriptParser
+from mobiledenoise.errors import ScriptParser  # noqa: E402
 from mobiledenoise.evaluate.metrics import CHALLENGE_SIZE  # noqa: E402
 
 TIMING_SIZE = CHALLENGE_SIZE

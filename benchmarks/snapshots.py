@@ -19,24 +19,15 @@ Writes `benchmarks/results/snapshots-<name>-<host>.{md,json}` (name: the runs' f
 from __future__ import annotations
 
 import argparse
-import json
 import socket
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
-from mobiledenoise.errors import ScriptParser  # noqa: E402
+from mobiledenoise.errors import ScriptParser, at_least_one  # noqa: E402
 
 SETS = ("polyu_val", "sidd_val", "sidd_other", "kodak_clean")
-
-
-def at_least_one(text: str) -> int:
-    """An argparse type: a whole number ≥ 1 (a count of steps, patches or a stride)."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, "
-                                         f"received {text!r}")
-    return int(text)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -50,3 +50,10 @@ class ScriptParser(argparse.ArgumentParser):
     def error(self, message):
         raise UserError(f"expected valid arguments, received: {message}; see --help")
 
+
+def at_least_one(text: str) -> int:
+    """A ScriptParser argument type: a whole number ≥ 1 (a count of steps, patches or a stride)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, "
+                                         f"received {text!r}")
+    return int(text)
