@@ -1,12 +1,12 @@
 """Does the synthetic camera noise look like real noise? Four statistics, real vs synthetic.
 
 Real pairs: the PolyU TRAINING scenes (`polyu_cropped`, `split_by_scene` defaults, seed 0),
-`sidd_mini` whole and its 11 SIDD validation blocks alone (`nafnetpd_val_*`). Synthetic: the
-`calibrated` preset of `data/synthetic.py` with the shot level fixed at each of `LEVELS` (from a
-nearly clean daylight photo to a night-time phone; read noise, camera, gains and the ISP's
-chroma reduction still drawn at random) and JPEG at a random quality in `--jpeg` (default
-75-95: PolyU's Q75 to a phone's Q95), on clean photos from `clean_photos` WITHOUT kodak24
-(validation only), centre-cropped to at most 512×512.
+`sidd_mini` whole and its 11 SIDD validation blocks alone (`nafnetpd_val_*`). Synthetic: a
+preset of `data/synthetic.py` (`--preset`, default `camera_phone`) with the shot level fixed
+at each of `LEVELS` (from a nearly clean daylight photo to a night-time phone; read noise,
+camera, gains, tone curve and the ISP's chroma reduction still drawn at random) and JPEG at a
+random quality in `--jpeg` (default 75-95: PolyU's Q75 to a phone's Q95), on clean photos
+from `clean_photos` WITHOUT kodak24 (validation only), centre-cropped to at most 512×512.
 
 Per pair (`data.noise_stats.measure_pair`): noise std and noise level function, lag 1-3
 correlation (horizontal and vertical averaged), chroma/luma variance ratio, the NLF's shape
@@ -16,10 +16,10 @@ their quantisation tables. The bracket table asks, for each statistic, whether t
 medians lie inside the synthetic images' 5th-95th percentile range (all levels together); the
 last table sets each real set beside the synthetic level of the same noise std.
 
-    python benchmarks/noise_realism.py [--data ../shared/data] [--images 24] [--jpeg 75 95]
-        [--out benchmarks/results]
+    python benchmarks/noise_realism.py [--preset camera_phone] [--data ../shared/data]
+        [--images 24] [--jpeg 75 95] [--out benchmarks/results]
 
-Writes noise_realism-<host>.{md,json} and noise_realism-<host>-{nlf,correlation,chroma}.png.
+Writes noise_realism-<host>-<preset>.{md,json} and -{nlf,correlation,chroma}.png beside them.
 """
 
 from __future__ import annotations
@@ -34,10 +34,7 @@ import numpy as np
 from mobiledenoise.errors import ScriptParser
 
 REPO = Path(__file__).resolve().parents[1]
-# The synthetic preset measured: the first fit, with which the committed results were made (it
-# was named `calibrated` then; data/synthetic.py explains the rename).
-PRESET = "chroma_denoised"
-LEVELS = {  # label -> shot variance factor (PRESET, fixed)
+LEVELS = {  # label -> shot variance factor (fixed; the rest of the preset still drawn)
     "near-clean (shot 1e-5)": 1e-5,
     "daylight DSLR (1e-4)": 1e-4,
     "DSLR ISO 3200-6400 (5e-4)": 5e-4,
@@ -83,7 +80,8 @@ def row_of(stats, name: str, quality: int | None) -> dict:
         warnings.simplefilter("ignore", RuntimeWarning)  # bins empty in every channel
         nlf = np.nanmean(np.array(stats.nlf, np.float64), axis=0)  # mean over channels
         shadows, mids = np.nanmean(nlf[1:4]), np.nanmean(nlf[6:10])  # 16-63 and 96-159
-    return {"name": name, "sigma": stats.sigma, "shadow_ratio": float(shadows / mids), "std": list(stats.std), "corr1": corr[0],
+    return {"name": name, "sigma": stats.sigma, "shadow_ratio": float(shadows / mids),
+            "std": list(stats.std), "corr1": corr[0],
             "corr2": corr[1], "corr3": corr[2], "chroma_ratio": stats.chroma_ratio,
             "blockiness": stats.blockiness, "noise_blockiness": stats.noise_blockiness,
             "jpeg_quality": quality,
@@ -101,7 +99,8 @@ def measure_real(pairs: list, label: str) -> list[dict]:
             for p in track(pairs, description=f"measuring {label}", transient=True)]
 
 
-def measure_synthetic(files: list[Path], jpeg: tuple[int, int] | None) -> dict[str, list[dict]]:
+def measure_synthetic(files: list[Path], jpeg: tuple[int, int] | None, preset: str
+                      ) -> dict[str, list[dict]]:
     import warnings
 
     from rich.progress import track
@@ -118,7 +117,7 @@ def measure_synthetic(files: list[Path], jpeg: tuple[int, int] | None) -> dict[s
         images.append((path.stem, image[top: top + CROP, left: left + CROP]))
     out = {}
     for level_index, (label, shot) in enumerate(LEVELS.items()):
-        levels = dataclasses.replace(PRESETS[PRESET], shot_range=(shot, shot))
+        levels = dataclasses.replace(PRESETS[preset], shot_range=(shot, shot))
         synth = SyntheticNoise(levels, jpeg_quality=jpeg)
         tag = "no JPEG" if jpeg is None else f"JPEG {jpeg[0]}-{jpeg[1]}"
         rows = []
@@ -215,14 +214,18 @@ def plots(results: dict, out_stem: Path) -> list[Path]:
 
 def main() -> int:
     parser = ScriptParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="camera_phone",
+                        help="Synthetic noise preset (data/synthetic.py PRESETS).")
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--images", type=int, default=24, help="Clean photos per synthetic level.")
     parser.add_argument("--jpeg", type=int, nargs=2, default=(75, 95), metavar=("LO", "HI"))
     parser.add_argument("--limit", type=int, default=None, help="First N real pairs per set.")
     args = parser.parse_args()
+    from mobiledenoise.data.synthetic import get_levels
     from mobiledenoise.errors import UserError
 
+    get_levels(args.preset)  # an unknown name is a one-line error before any work
     if args.images < 1:
         raise UserError(f"expected --images of at least 1, received {args.images}")
     if not 1 <= args.jpeg[0] <= args.jpeg[1] <= 100:
@@ -232,7 +235,7 @@ def main() -> int:
                for label, pairs in real_sets(args.data).items()}
     files = clean_files(args.data, args.images)
     for jpeg in (tuple(args.jpeg), None):
-        for label, rows in measure_synthetic(files, jpeg).items():
+        for label, rows in measure_synthetic(files, jpeg, args.preset).items():
             results[label] = {"rows": rows}
     for result in results.values():
         result["summary"] = median_row(result["rows"])
@@ -240,9 +243,10 @@ def main() -> int:
     header = ("| set | pairs | noise std | lag 1 | lag 2 | lag 3 | chroma/luma | "
               "std shadows/mid | blockiness | noise blockiness | JPEG Q |")
     lines = [f"Noise statistics of noisy - clean, medians over pairs (8-bit units). Synthetic: "
-             f"`calibrated` preset at a fixed shot level, with JPEG at a random quality in "
-             f"{args.jpeg[0]}-{args.jpeg[1]} and without, on {len(files)} clean photos (clean_photos without kodak24, ≤ 512² "
-             "crops). Correlation: horizontal and vertical averaged.", "", header,
+             f"`{args.preset}` preset at a fixed shot level, with JPEG at a random quality in "
+             f"{args.jpeg[0]}-{args.jpeg[1]} and without, on {len(files)} clean photos "
+             "(clean_photos without kodak24, ≤ 512² crops). Correlation: horizontal and "
+             "vertical averaged.", "", header,
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for label, result in results.items():
         s = result["summary"]
@@ -288,18 +292,21 @@ def main() -> int:
         lines.append(f"| **{label}** | (real) | " + cells(s))
         for variant in ("synthetic, JPEG", "synthetic, no JPEG"):
             candidates = {k: v["summary"] for k, v in results.items() if k.startswith(variant)}
-            nearest = min(candidates, key=lambda k: abs(np.log(candidates[k]["sigma"] / s["sigma"])))
+            nearest = min(candidates,
+                          key=lambda k: abs(np.log(candidates[k]["sigma"] / s["sigma"])))
             matched.setdefault(label, []).append(nearest)
-            lines.append(f"| | {nearest.removeprefix('synthetic, ')} | " + cells(candidates[nearest]))
+            lines.append(f"| | {nearest.removeprefix('synthetic, ')} | "
+                         + cells(candidates[nearest]))
 
     host = socket.gethostname().split(".")[0]
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"noise_realism-{host}"
+    stem = args.out / f"noise_realism-{host}-{args.preset}"
     paths = plots(results, stem)
     lines += ["", "Plots: " + ", ".join(f"`{p.name}`" for p in paths)]
     print("\n".join(lines))
     stem.with_suffix(".json").write_text(json.dumps(
-        {"levels": LEVELS, "jpeg_quality": list(args.jpeg), "clean_photos": [f.name for f in files],
+        {"preset": args.preset, "levels": LEVELS, "jpeg_quality": list(args.jpeg),
+         "clean_photos": [f.name for f in files],
          "bracket": bracket, "nearest_level": matched, "sets": results}, indent=1))
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     return 0

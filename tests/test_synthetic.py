@@ -196,3 +196,31 @@ def test_calibrated_preset_reaches_phone_noise_and_beyond(astronaut):
     assert np.percentile(stds, 5) < 3.0
     assert np.mean(np.array(stds) > 17.0) > 0.15
     assert max(stds) > 30.0
+
+
+def _shadow_to_mid_std(tone: str) -> float:
+    """Noise std at sRGB 16-63 over that at 96-159 (as noise_realism.py), phone level."""
+    ramp = np.repeat(np.linspace(0.05, 0.7, 128, dtype=np.float32)[None, :, None], 128, axis=0)
+    ramp = np.repeat(ramp, 3, axis=2)
+    levels = dataclasses.replace(syn.PRESETS["camera_phone"], shot_range=(2e-3, 2.0001e-3),
+                                 tone_curves=(tone,), white_share=(1.0, 1.0), bit_depths=())
+    noisy, target = syn.SyntheticNoise(levels, seed=0)(ramp)
+    noise, intensity = noisy - target, target.mean(-1)
+    shadows = noise[(intensity > 16 / 255) & (intensity < 64 / 255)].std()
+    mids = noise[(intensity > 96 / 255) & (intensity < 160 / 255)].std()
+    return float(shadows / mids)
+
+
+def test_without_the_s_curve_shadow_noise_is_stronger_like_a_phones():
+    # Real phone sRGB noise is ~1.5× stronger in the shadows than in the mid-tones (SIDD);
+    # smoothstep, flat at black, squashes it below 1×. camera_phone draws both curves.
+    s_curve, gamma_only = _shadow_to_mid_std("smoothstep"), _shadow_to_mid_std("none")
+    assert s_curve < 0.9 and gamma_only > 1.15 and gamma_only > 1.4 * s_curve
+    tones = {syn.sample_params(np.random.default_rng(s), "camera_phone").tone for s in range(20)}
+    assert tones == {"smoothstep", "none"}
+
+
+def test_round_trip_without_tone_curve_returns_the_input(astronaut):
+    params = dataclasses.replace(syn.sample_params(np.random.default_rng(5), "camera"), tone="none")
+    assert psnr(syn.reprocess_linear(syn.unprocess_linear(astronaut, params), params),
+                astronaut) >= 45.0

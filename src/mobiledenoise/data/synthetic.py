@@ -77,6 +77,11 @@ class NoiseLevels:
     # photosite through the bilinear demosaic (correlated, lag-1 ≈ 0.5-0.7). Phone ISPs
     # (edge-aware demosaic, sharpening, binning) deliver whiter noise than a bilinear demosaic.
     white_share: tuple[float, float] = (0.0, 0.0)
+    # Global tone curves drawn from: "smoothstep" (an S-curve, flat at black, so it squashes
+    # shadow noise) or "none" (gamma only). Phone ISPs lift shadows, and real phone sRGB noise
+    # is ~1.5× stronger at intensity 16-63 than at 96-159 (SIDD); with smoothstep alone the
+    # synthetic noise is weaker there (0.76-0.99×, benchmarks/noise_realism.py).
+    tone_curves: tuple[str, ...] = ("smoothstep",)
 
 
 PRESETS: dict[str, NoiseLevels] = {
@@ -100,8 +105,11 @@ PRESETS: dict[str, NoiseLevels] = {
     # trained on demosaiced noise alone removes it (+6.6 dB at std 18, lag-1 0.78) but barely
     # touches white noise of the same std (+1.5 dB), and real phone noise sits in between.
     "camera_wide": NoiseLevels(white_share=(0.0, 1.0)),
-    # The first fit (recipes/fast_chroma.yaml, not shipped): its strong, blurred chroma reduction left
-    # phone chroma noise (ratio 0.2-0.34 against SIDD's 0.8) under-represented.
+    # `camera_wide` with half of the cameras rendering without the S-curve, so the noise's
+    # shadows/mid-tones ratio spans DSLR-like (~0.8) to phone-like (~1.4-1.5, SIDD 1.46-1.62).
+    "camera_phone": NoiseLevels(white_share=(0.0, 1.0), tone_curves=("smoothstep", "none")),
+    # The first fit (recipes/fast_chroma.yaml, not shipped): its strong, blurred chroma
+    # reduction left phone chroma noise (ratio 0.2-0.34 against SIDD's 0.8) under-represented.
     "chroma_denoised": NoiseLevels(shot_range=(1e-5, 5e-2), chroma_gain=(0.25, 0.7),
                                    chroma_blur=(0.0, 1.5)),
 }
@@ -121,6 +129,7 @@ class CameraParams:
     chroma_gain: float = 1.0  # ISP chroma noise reduction (see NoiseLevels)
     chroma_blur: float = 0.0
     white_share: float = 0.0  # of the noise variance, drawn per pixel (see NoiseLevels)
+    tone: str = "smoothstep"  # global tone curve: "smoothstep" | "none"
 
     @property
     def cam_to_rgb(self) -> np.ndarray:
@@ -157,17 +166,23 @@ def sample_params(rng: np.random.Generator, levels: str | NoiseLevels = "camera"
         chroma_gain=float(rng.uniform(*levels.chroma_gain)),
         chroma_blur=float(rng.uniform(*levels.chroma_blur)),
         # drawn only when asked for, so the other presets keep their random streams
-        white_share=float(rng.uniform(*levels.white_share)) if max(levels.white_share) > 0 else 0.0)
+        white_share=float(rng.uniform(*levels.white_share)) if max(levels.white_share) > 0 else 0.0,
+        tone=str(rng.choice(levels.tone_curves)) if len(levels.tone_curves) > 1
+        else levels.tone_curves[0])
 
 
 # --- tone curve and gamma -------------------------------------------------------------------
 
-def _tone(x: np.ndarray) -> np.ndarray:
+def _tone(x: np.ndarray, kind: str = "smoothstep") -> np.ndarray:
+    if kind == "none":
+        return x
     return 3.0 * x**2 - 2.0 * x**3  # smoothstep, a global S-curve
 
 
-def _inverse_tone(y: np.ndarray) -> np.ndarray:
+def _inverse_tone(y: np.ndarray, kind: str = "smoothstep") -> np.ndarray:
     y = np.clip(y, 0.0, 1.0)
+    if kind == "none":
+        return y
     return 0.5 - np.sin(np.arcsin(1.0 - 2.0 * y) / 3.0)
 
 
@@ -193,7 +208,7 @@ def _gains(params: CameraParams) -> np.ndarray:
 def unprocess_linear(rgb: np.ndarray, params: CameraParams) -> np.ndarray:
     """sRGB H×W×3 in [0, 1] → linear camera RGB before white balance, H×W×3 float32."""
     rgb = np.asarray(rgb, np.float32)
-    linear = _inverse_gamma(_inverse_tone(rgb), params.gamma)
+    linear = _inverse_gamma(_inverse_tone(rgb, params.tone), params.gamma)
     camera = linear @ params.rgb_to_cam.T
     return (camera / _gains(params)).astype(np.float32)
 
@@ -202,7 +217,7 @@ def reprocess_linear(camera: np.ndarray, params: CameraParams) -> np.ndarray:
     """Linear camera RGB H×W×3 → sRGB H×W×3 float32 in [0, 1] (exact inverse of the above)."""
     balanced = np.asarray(camera, np.float32) * _gains(params)
     linear = balanced @ params.cam_to_rgb.astype(np.float32).T
-    return np.clip(_tone(_gamma(linear, params.gamma)), 0.0, 1.0).astype(np.float32)
+    return np.clip(_tone(_gamma(linear, params.gamma), params.tone), 0.0, 1.0).astype(np.float32)
 
 
 # --- Bayer mosaic ----------------------------------------------------------------------------
