@@ -1,7 +1,7 @@
 """Before/after picture grid: real noisy photos and phone crops, the model next to OpenCV NLM.
 
-    python benchmarks/before_after.py [--model NAME=M.tflite ...] [--data-root ../shared/data]
-        [--out benchmarks/results] [--crop 200] [--scale 2]
+    python benchmarks/before_after.py [--model NAME=M.tflite ...] [--passes auto|1]
+        [--data-root ../shared/data] [--out benchmarks/results] [--crop 200] [--scale 2]
 
 Two panels, one row per image, centre crops of `--crop` px shown ×`--scale` (nearest, so
 noise and detail stay visible), each cell labelled (PSNR against clean where there is one):
@@ -9,8 +9,9 @@ noise and detail stay visible), each cell labelled (PSNR against clean where the
   map of the last `vs_classical.py` run, from its `.json`; fitted afresh when there is none);
 - `sidd_mini` crops (4 spread over the set, two of them SIDD validation blocks): noisy | each
   model | NLM oracle (the set's h from that `.json`, else tuned on the shown images) | clean.
-Models (default: every shipped `<name>_fp32.tflite`) and NLM run on the whole image, then are
-cropped. Writes `before_after-<host>.png`.
+Models (default: every shipped `<name>_fp32.tflite`, run as `denoise --passes auto` runs them
+unless `--passes 1`) and NLM run on the whole image, then are cropped.
+Writes `before_after-<host>.png`.
 """
 
 from __future__ import annotations
@@ -122,8 +123,13 @@ def main(
     out: Path = typer.Option(vs_classical.DEFAULT_OUT, help="Folder for the PNG."),
     crop: int = typer.Option(200, min=32, max=1000, help="Centre crop size (px)."),
     scale: int = typer.Option(2, min=1, max=4, help="Nearest-neighbour enlargement."),
+    passes: str = typer.Option("auto", help="auto: shipped models as `denoise` runs them (a "
+                               "second pass on heavy noise); 1: one pass."),
 ) -> None:
     """Write a before/after grid of rni15 photos and sidd_mini crops."""
+    from mobiledenoise.deploy.adaptive import THRESHOLDS, parse_passes
+
+    auto = parse_passes(passes) == "auto"
     models = vs_classical.parse_models(model)
     if not model:
         models = {n: p for n, p in models.items() if n.endswith("_fp32")} or models
@@ -135,7 +141,14 @@ def main(
     for path in models.values():
         vs_classical.model_runner(path, 1)  # a file LiteRT cannot load fails before any work
     host = socket.gethostname()
-    picture = build(models, data_root, out / f"vs_classical-{host}.json", crop, scale)
+    def runner(path: Path, threads: int) -> vs_classical.Denoise:
+        adaptive = auto and vs_classical.shipped_name(path) in THRESHOLDS
+        return (vs_classical.adaptive_runner if adaptive else vs_classical.model_runner)(
+            path, threads)
+
+    labels = {(f"{name} auto" if auto and vs_classical.shipped_name(path) in THRESHOLDS
+               else name): path for name, path in models.items()}
+    picture = build(labels, data_root, out / f"vs_classical-{host}.json", crop, scale, runner)
     from PIL import Image
 
     out.mkdir(parents=True, exist_ok=True)

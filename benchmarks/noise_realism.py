@@ -2,11 +2,12 @@
 
 Real pairs: the PolyU TRAINING scenes (`polyu_cropped`, `split_by_scene` defaults, seed 0),
 `sidd_mini` whole and its 11 SIDD validation blocks alone (`nafnetpd_val_*`). Synthetic: a
-preset of `data/synthetic.py` (`--preset`, default `camera_phone`) with the shot level fixed
-at each of `LEVELS` (from a nearly clean daylight photo to a night-time phone; read noise,
-camera, gains, tone curve and the ISP's chroma reduction still drawn at random) and JPEG at a
-random quality in `--jpeg` (default 75-95: PolyU's Q75 to a phone's Q95), on clean photos
-from `clean_photos` WITHOUT kodak24 (validation only), centre-cropped to at most 512×512.
+preset of `data/synthetic.py` (`--preset`, default `camera_wide`: the shipped `default`'s)
+with the shot level fixed at each of `LEVELS` (from a nearly clean daylight photo to a
+night-time phone; read noise, camera, gains, tone curve and the ISP's chroma reduction still
+drawn at random) and JPEG at a random quality in `--jpeg` (default 75-95: PolyU's Q75 to a
+phone's Q95), on clean photos from `clean_photos` WITHOUT kodak24 (validation only),
+centre-cropped to at most 512×512.
 
 Per pair (`data.noise_stats.measure_pair`): noise std and noise level function, lag 1-3
 correlation (horizontal and vertical averaged), chroma/luma variance ratio, the NLF's shape
@@ -16,7 +17,7 @@ their quantisation tables. The bracket table asks, for each statistic, whether t
 medians lie inside the synthetic images' 5th-95th percentile range (all levels together); the
 last table sets each real set beside the synthetic level of the same noise std.
 
-    python benchmarks/noise_realism.py [--preset camera_phone] [--data ../shared/data]
+    python benchmarks/noise_realism.py [--preset camera_wide] [--data ../shared/data]
         [--images 24] [--jpeg 75 95] [--out benchmarks/results]
 
 Writes noise_realism-<host>-<preset>.{md,json} and -{nlf,correlation,chroma}.png beside them.
@@ -214,7 +215,7 @@ def plots(results: dict, out_stem: Path) -> list[Path]:
 
 def main() -> int:
     parser = ScriptParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="camera_phone",
+    parser.add_argument("--preset", default="camera_wide",
                         help="Synthetic noise preset (data/synthetic.py PRESETS).")
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")

@@ -1,6 +1,7 @@
 """The shipped models against classical denoisers, on every validation set, in one run.
 
-    python benchmarks/vs_classical.py [--model NAME=M.tflite ...] [--sets a,b] [--limit N]
+    python benchmarks/vs_classical.py [--model NAME=M.tflite ...] [--adaptive NAME ...]
+        [--sets a,b] [--limit N]
         [--data-root ../shared/data] [--out benchmarks/results] [--skip-bm3d] [--no-photo]
         [--tune-images 6] [--tune-crop 256] [--bm3d-images 3] [--bm3d-crop 128] [--fit-crop 256]
 
@@ -16,7 +17,11 @@ Sets (`SETS`; all validation only, never trained on):
 Methods (each maps uint8 → uint8, scored by `evaluate.metrics.psnr/ssim`):
 - the models, `--model NAME=FILE` (default: every shipped `weights/<name>_{fp32,int8}.tflite`),
   run by `model_runner` (the hook: a factory (file, threads) → uint8 denoiser; today
-  `deploy.runtime.TFLiteDenoiser`, swap in the runtime's noise-aware API when it has one);
+  `deploy.runtime.TFLiteDenoiser`, one model pass);
+- `--adaptive NAME` (repeatable): that shipped model's file as `denoise` runs it by default
+  (`--passes auto`, `deploy.adaptive`: a second pass weighted by how much noise the first
+  removed, with the thresholds of the model the file belongs to), as method `<NAME>_auto`;
+  untimed;
 - `nlm_oracle`: OpenCV NLM with h tuned per set ON THAT SET (the strongest a user reaches by
   hand): coarse grid 1…40 then refined, on `--tune-images` images spread over the set,
   `--tune-crop` px centre crops (to keep the run affordable);
@@ -131,6 +136,22 @@ def spread(items: list, n: int) -> list:
 
 # --- methods ----------------------------------------------------------------------------------
 
+def shipped_name(path: Path) -> str:
+    """`default` for weights/default_int8.tflite: the shipped model a file belongs to."""
+    return path.stem.rsplit("_", 1)[0]
+
+
+def adaptive_runner(path: Path, threads: int) -> Denoise:
+    """`model_runner` as `denoise --passes auto` runs a shipped model (`deploy.adaptive`)."""
+    from mobiledenoise.data.imageio import from_float
+    from mobiledenoise.deploy.adaptive import THRESHOLDS, NoiseAdaptiveDenoiser
+    from mobiledenoise.deploy.runtime import TFLiteDenoiser
+
+    denoiser = NoiseAdaptiveDenoiser(TFLiteDenoiser(path, threads=threads),
+                                     *THRESHOLDS[shipped_name(path)])
+    return lambda noisy: from_float(denoiser.denoise(noisy))
+
+
 def model_runner(path: Path, threads: int) -> Denoise:
     """The default ModelRunner: LiteRT via `deploy.runtime.TFLiteDenoiser`, tiled as needed."""
     from mobiledenoise.data.imageio import from_float
@@ -201,13 +222,16 @@ class Context:
     bm3d_crop: int
     tune_images: int
     tune_crop: int
+    adaptive: tuple[str, ...] = ()  # models also scored as `--passes auto` (NAME_auto)
     denoisers: dict[tuple[str, int], Denoise] = field(default_factory=dict)
     sigmas: dict[str, float] = field(default_factory=dict)  # digest(noisy) -> σ
     scores: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
 
     def model(self, name: str, threads: int, warmup: np.ndarray) -> Denoise:
         if (name, threads) not in self.denoisers:
-            run = self.runner(self.models[name], threads)
+            base = name.removesuffix("_auto")
+            runner = adaptive_runner if base in self.adaptive and name != base else self.runner
+            run = runner(self.models[base], threads)
             run(warmup)  # XNNPACK packs the weights on the first run
             self.denoisers[name, threads] = run
         return self.denoisers[name, threads]
@@ -238,6 +262,10 @@ def build_methods(spec: SetSpec, images: list[Image], h_oracle: float, ctx: Cont
             timer = photo_timer(run, warmup) if spec.timed and ctx.photo else None
             methods.append(Method(name, t, run, ctx.models[name].name, key=f"model:{name}",
                                   photo_ms_per_mp=timer))
+    for name in ctx.adaptive:
+        methods.append(Method(f"{name}_auto", threads[-1],
+                              ctx.model(f"{name}_auto", threads[-1], warmup),
+                              f"{ctx.models[name].name}, --passes auto", key=f"auto:{name}"))
     note = (f"h={h_oracle:g}, tuned on this set ({min(ctx.tune_images, len(images))} images, "
             f"{ctx.tune_crop}px centre crops)")
     methods += [Method("nlm_oracle", t, opencv(h_oracle, t), note, key=f"nlm:{h_oracle:g}")
@@ -398,11 +426,13 @@ def _table(header: list[str], body: list[list[str]]) -> list[str]:
             + ["| " + " | ".join(cells) + " |" for cells in body])
 
 
-def summary(rows: list[Row], models: dict[str, Path]) -> list[str]:
+def summary(rows: list[Row], models: dict[str, Path], adaptive: tuple[str, ...] = ()
+            ) -> list[str]:
     """Per set: noisy, oracle and blind NLM, each model's PSNR (margin over oracle NLM), and
     INT8 − FP32 for every model shipped in both precisions."""
     pairs = [n.removesuffix("_fp32") for n in models
              if n.endswith("_fp32") and n.removesuffix("_fp32") + "_int8" in models]
+    models = [*models, *[f"{name}_auto" for name in adaptive]]
     header = ["set", "noisy", "NLM oracle (h)", "NLM blind", *models,
               *[f"{p} INT8 − FP32" for p in pairs]]
     body = []
@@ -438,7 +468,7 @@ def write_results(rows: list[Row], infos: dict[str, dict], ctx: Context, out: Pa
              "Models: " + ", ".join(f"{n} = {p.name}" for n, p in ctx.models.items()), "",
              f"Blind OpenCV NLM: {ctx.h_map}.", "", *notes, "", "## Sets", "", *sets, "",
              "## Summary: PSNR (dB), in brackets the margin over oracle NLM", "",
-             *summary(rows, ctx.models)]
+             *summary(rows, ctx.models, ctx.adaptive)]
     for name in infos:
         lines += ["", f"## {name}", "", *_table(COLUMNS[1:],
                                                 [_cells(r)[1:] for r in rows if r.set == name])]
@@ -505,6 +535,8 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_mar
 def main(
     model: list[str] = typer.Option([], "--model", help="NAME=FILE.tflite, repeatable "
                                     "(default: every shipped <name>_{fp32,int8}.tflite)."),
+    adaptive: list[str] = typer.Option([], "--adaptive", help="NAME of a model to score also "
+                                       "as `denoise --passes auto` runs it, repeatable."),
     sets: str | None = typer.Option(None, help=f"Comma-separated subset of: {', '.join(SET_NAMES)}."),
     limit: int | None = typer.Option(None, min=1, help="Score only the first N images per set "
                                      "(also caps the tuning and fitting images)."),
@@ -522,12 +554,19 @@ def main(
     """Score the models and classical denoisers on every validation set in one run."""
     chosen = parse_sets(sets)
     models = parse_models(model)
+    from mobiledenoise.deploy.adaptive import THRESHOLDS
+
+    unknown = [name for name in adaptive
+               if name not in models or shipped_name(models[name]) not in THRESHOLDS]
+    if unknown:
+        raise UserError(f"expected --adaptive to name a scored shipped model's file "
+                        f"({', '.join(models)}), received {', '.join(unknown)}")
     check_data(data_root, chosen)
     for path in models.values():  # a file LiteRT cannot load fails here, before any work
         model_runner(path, 1)
     options = dict(photo=not no_photo, skip_bm3d=skip_bm3d, bm3d_images=bm3d_images,
                    bm3d_crop=bm3d_crop, tune_images=tune_images, tune_crop=tune_crop,
-                   fit_crop=fit_crop)
+                   fit_crop=fit_crop, adaptive=tuple(dict.fromkeys(adaptive)))
     paths = run_benchmark(chosen, models, data_root, out, limit, options)
     typer.echo(paths[1].read_text())
     typer.echo("wrote " + ", ".join(str(p) for p in paths))

@@ -1,7 +1,8 @@
 """`mobiledenoise.denoise(array)`: the `denoise` command for NumPy arrays (notebooks, scripts).
 
 It is the command's own path, on an array instead of a file: the model is resolved like
-`denoise --model` (`deploy.resolve.resolve_denoiser`), steered like `--strength`
+`denoise --model` (`deploy.resolve.resolve_denoiser`), given a second pass on heavy noise like
+`--passes auto` (`deploy.adaptive`), steered like `--strength`
 (`deploy.strength.SteeredDenoiser`) and run in seamless overlapping tiles
 (`deploy.runtime` / `deploy.tiling`), so any size works in bounded memory and the result is the
 command's, pixel for pixel. What differs:
@@ -34,14 +35,17 @@ class DenoiseInputError(UserError, ValueError):
 
 
 def denoise(image, *, model: str | Path = "default", strength: float = 1.0,
-            tile: int | None = 512, overlap: int = 32, precision: str = "fp32",
-            threads: int = 2) -> np.ndarray:
+            passes: str = "auto", tile: int | None = 512, overlap: int = 32,
+            precision: str = "fp32", threads: int = 2) -> np.ndarray:
     """Denoise one H×W×3 RGB image of any size; returns an array of the same shape and dtype.
 
     image: uint8, uint16 or float (values in [0, 1]) NumPy array, or anything `np.asarray`
         makes one of (a PIL image).
     model: "default" or "fast" (shipped), a .tflite file, a run folder or a registered model.
     strength: 0 returns the input, 1 the model as trained, up to 4 stronger (linear blend).
+    passes: "auto" runs a shipped model a second time on its own output, weighted by how much
+        noise the first pass removed (heavy noise only; `deploy.adaptive`); "1" runs it once.
+        Other models always run once.
     tile, overlap: tile side and overlap for dynamic-size models, blended without seams; None
         runs the whole image at once. A fixed-size .tflite (the shipped ones) always tiles at
         its own input size.
@@ -50,7 +54,8 @@ def denoise(image, *, model: str | Path = "default", strength: float = 1.0,
     array = _checked_image(image)
     try:
         with _RUNNING:
-            restored = _steered(model, precision, threads, strength).denoise(array, tile, overlap)
+            restored = _steered(model, precision, threads, strength, passes).denoise(
+                array, tile, overlap)
     except UserError as exc:
         raise DenoiseInputError(exc.message) from None
     if array.dtype.kind == "f":  # strength 0 may hand back the caller's own array: no in-place
@@ -62,7 +67,8 @@ def denoise(image, *, model: str | Path = "default", strength: float = 1.0,
     return from_float_in_rows(restored, array.dtype)
 
 
-def _steered(model, precision: str, threads: int, strength: float):
+def _steered(model, precision: str, threads: int, strength: float, passes: str):
+    from mobiledenoise.deploy.adaptive import with_passes
     from mobiledenoise.deploy.strength import SteeredDenoiser
     from mobiledenoise.weights import SHIPPED
 
@@ -73,7 +79,7 @@ def _steered(model, precision: str, threads: int, strength: float):
         from mobiledenoise.deploy.resolve import resolve_denoiser
 
         denoiser = resolve_denoiser(name, threads=threads, precision=precision)
-    return SteeredDenoiser(denoiser, strength)
+    return SteeredDenoiser(with_passes(denoiser, passes, name), strength)
 
 
 @lru_cache(maxsize=8)

@@ -1,8 +1,8 @@
 """`mobiledenoise demo`: the main job in one command (what `make demo` runs).
 
 1. Denoises the bundled real-noise sample (package data `mobiledenoise/samples`, linked as
-   `examples/` in a checkout) with the shipped default model and writes a labelled
-   before/after side-by-side PNG.
+   `examples/` in a checkout) with the shipped default model, as `denoise` runs it, and
+   writes a labelled before/after side-by-side PNG.
 2. Prints PSNR / SSIM / runtime at 720×480 / Final Score of the default model (FP32 and INT8)
    on the PolyU validation scenes of the shared data when present, else on the sample pair.
    The shared data is `$MOBILEDENOISE_SHARED_DATA`, else `../shared/data` from the current
@@ -25,6 +25,7 @@ def demo(
 ) -> None:
     """Denoise the sample photo with the shipped model and print its scores."""
     from mobiledenoise.data.imageio import from_float, read_image, write_image
+    from mobiledenoise.deploy.adaptive import with_passes
     from mobiledenoise.deploy.runtime import TFLiteDenoiser
     from mobiledenoise.evaluate.metrics import psnr, ssim
     from mobiledenoise.evaluate.report import print_eval
@@ -35,7 +36,8 @@ def demo(
     fp32 = default_model_path("fp32")
     noisy_path, clean_path = sample_pair()
     noisy, clean = read_image(noisy_path), read_image(clean_path)
-    denoised = from_float(TFLiteDenoiser(fp32, threads=threads).denoise(noisy))
+    model = with_passes(TFLiteDenoiser(fp32, threads=threads), "auto", "default")
+    denoised = from_float(model.denoise(noisy))
     out.mkdir(parents=True, exist_ok=True)
     write_image(out / "sample_denoised.png", denoised, overwrite=True)
     panel = side_by_side([("noisy input", noisy), ("mobiledenoise", denoised), ("clean reference", clean)])

@@ -81,6 +81,9 @@ def denoise(
     strength: str = typer.Option("1", help="How much of the model's correction to apply: 0 "
                                  "leaves the input unchanged, 1 is the model as trained, above 1 "
                                  "is stronger (linear, at most 4)."),
+    passes: str = typer.Option("auto", help="auto: shipped models get a second pass on heavy "
+                               "noise, weighted by how much noise the first removed (clean and "
+                               "lightly noisy photos get one); 1: the model once."),
     tile: int = typer.Option(512, help="Tile side for dynamic-size and Keras models (memory "
                              "bound); a fixed-size .tflite tiles at its own input size."),
     overlap: int = typer.Option(32, help="Tile overlap in pixels (blended, no seams)."),
@@ -89,15 +92,18 @@ def denoise(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ) -> None:
     """Denoise images (files or folders IN) into -o OUT_DIR as <stem>.png, same bit depth."""
+    from mobiledenoise.deploy.adaptive import parse_passes, with_passes
     from mobiledenoise.deploy.resolve import resolve_denoiser
     from mobiledenoise.deploy.strength import SteeredDenoiser, parse_strength
 
     strength_value = parse_strength(strength)  # bad input fails before any work
+    passes = parse_passes(passes)
     if fmt.lower() not in FORMATS:
         raise UserError(f"expected --format png, tif or jpg, received {fmt!r}")
     files, warnings = collect_inputs(inputs)
     outputs = plan_outputs(files, out_dir, FORMATS[fmt.lower()], overwrite)
-    denoiser = SteeredDenoiser(resolve_denoiser(model, threads=threads, precision=precision),
+    denoiser = SteeredDenoiser(with_passes(resolve_denoiser(model, threads=threads,
+                                                            precision=precision), passes, model),
                                strength_value)
     written = _run(denoiser, files, outputs, tile, overlap, overwrite, warnings)
     if written == 0:  # nothing was written: the reasons are the one error line
