@@ -109,7 +109,8 @@ PRESETS: dict[str, NoiseLevels] = {
     # shadows/mid-tones ratio spans DSLR-like (~0.8) to phone-like (~1.4-1.5, SIDD 1.46-1.62).
     # Measured, not shipped: 1,000 fine-tuning steps of `default` on it (as
     # recipes/default_finetune.yaml) gave 29.13 dB on the SIDD blocks against 29.55 with
-    # `camera_wide`, other sets level. So the shadow shape is not what caps phone quality.
+    # `camera_wide`, other sets level (snapshots-noise-shape-vm.md). So the shadow shape is not
+    # what caps phone quality.
     "camera_phone": NoiseLevels(white_share=(0.0, 1.0), tone_curves=("smoothstep", "none")),
     # The first fit (recipes/fast_chroma.yaml, not shipped): its strong, blurred chroma
     # reduction left phone chroma noise (ratio 0.2-0.34 against SIDD's 0.8) under-represented.

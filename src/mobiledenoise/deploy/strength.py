@@ -8,8 +8,9 @@ The output is `noisy + S · (model(noisy) − noisy)`: the model's correction, s
 Why a blend and not a noise-level input: the challenge format is a single-input `.tflite`,
 which must stay blind; a blend steers any model in the zoo, any `.tflite` and any run folder
 the same way, and costs one multiply-add per pixel. The shipped model is blind: what it knows of
-noise levels it learnt in training (PolyU pairs and synthetic noise, recipes/default*.yaml);
-the `noise` command's estimate does not steer it.
+noise levels it learnt in training (PolyU pairs and synthetic noise, recipes/default*.yaml).
+Before the blend, `deploy/adaptive.py` may add a second model pass when the first removed
+heavy noise (`--passes auto`); the blend then scales the correction of both passes together.
 """
 
 from __future__ import annotations
