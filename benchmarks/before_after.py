@@ -141,13 +141,15 @@ def main(
     for path in models.values():
         vs_classical.model_runner(path, 1)  # a file LiteRT cannot load fails before any work
     host = socket.gethostname()
+    adaptive = {path for path in models.values()
+                if auto and vs_classical.shipped_name(path) in THRESHOLDS}
+
     def runner(path: Path, threads: int) -> vs_classical.Denoise:
-        adaptive = auto and vs_classical.shipped_name(path) in THRESHOLDS
-        return (vs_classical.adaptive_runner if adaptive else vs_classical.model_runner)(
+        return (vs_classical.adaptive_runner if path in adaptive else vs_classical.model_runner)(
             path, threads)
 
-    labels = {(f"{name} auto" if auto and vs_classical.shipped_name(path) in THRESHOLDS
-               else name): path for name, path in models.items()}
+    labels = {(f"{name} auto" if path in adaptive else name): path
+              for name, path in models.items()}
     picture = build(labels, data_root, out / f"vs_classical-{host}.json", crop, scale, runner)
     from PIL import Image
 

@@ -66,11 +66,10 @@ class NoiseAdaptiveDenoiser:
                                                        self.high)
         if weight == 0.0:
             return once
+        from mobiledenoise.deploy.strength import blend
+
         twice = self.denoiser.denoise(once, tile, overlap, **kwargs)
-        twice -= once
-        twice *= weight
-        twice += once
-        return np.clip(twice, 0.0, 1.0, out=twice)
+        return blend(once, twice, weight, in_place=True)
 
 
 PASSES = ("auto", "1")

@@ -39,10 +39,12 @@ def parse_strength(text: str | float) -> float:
     return value
 
 
-def blend(noisy: np.ndarray, denoised: np.ndarray, strength: float) -> np.ndarray:
+def blend(noisy: np.ndarray, denoised: np.ndarray, strength: float, *,
+          in_place: bool = False) -> np.ndarray:
     """`noisy + strength · (denoised − noisy)`, float32 in [0, 1], computed in place on a copy
-    of `denoised` (no extra image-sized temporaries beyond it)."""
-    out = np.array(denoised, np.float32, copy=True)
+    of `denoised` (no extra image-sized temporaries beyond it), or on `denoised` itself when
+    `in_place` (a float32 array the caller no longer needs)."""
+    out = denoised if in_place else np.array(denoised, np.float32, copy=True)
     out -= noisy
     out *= strength
     out += noisy
