@@ -117,3 +117,16 @@ def test_cli_default_runs_the_second_pass_and_passes_1_does_not(tmp_path, shared
         assert done.exit_code == 0, done.output
         scores[passes] = _psnr(to_float(read_image(out / name)), clean)
     assert scores["auto"] > scores["1"] + 0.5, scores
+
+
+@pytest.mark.parametrize("model", sorted(THRESHOLDS))
+def test_thresholds_are_the_ones_the_benchmark_chose(model):
+    # benchmarks/adaptive_passes.py measures with the gate's own removed_std; the shipped
+    # thresholds must be what its committed run chose.
+    import json
+    from pathlib import Path
+
+    result = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / \
+        f"adaptive-passes-{model}-vm.json"
+    chosen = json.loads(result.read_text())
+    assert THRESHOLDS[model] == (chosen["low"], chosen["high"])
