@@ -96,8 +96,9 @@ def test_shipped_default_second_pass_helps_phone_noise_and_leaves_a_clean_photo(
 
     model = resolve_denoiser("default", threads=2)
     adaptive = NoiseAdaptiveDenoiser(model)
-    noisy = read_image(shared_data / "sidd_mini" / "noisy" / "nafnetpd_val_ValidationBlocksSrgb_3.png")
-    clean = read_image(shared_data / "sidd_mini" / "clean" / "nafnetpd_val_ValidationBlocksSrgb_3.png")
+    name = "nafnetpd_val_ValidationBlocksSrgb_3.png"
+    noisy = read_image(shared_data / "sidd_mini" / "noisy" / name)
+    clean = read_image(shared_data / "sidd_mini" / "clean" / name)
     one, auto = model.denoise(noisy), adaptive.denoise(noisy)
     assert adaptive.last_weight == 1.0
     assert _psnr(auto, clean) > _psnr(one, clean) + 0.5
