@@ -1,7 +1,7 @@
 """A training run's quality along the way, on every validation set at once (#14).
 
     mobiledenoise train RECIPE --out RUN --set keep_snapshots=true   # one file per checkpoint
-    python benchmarks/snapshots.py RUN [RUN ...] [--kodak 8] [--name ablation]
+    python benchmarks/snapshots.py RUN [RUN ...] [--kodak 8] [--name ablation] [--passes 2]
 
 Scores each kept snapshot (`RUN/snapshots/step-N.weights.h5`) and the run's `init_from`
 starting point (that run's final weights, which a fine-tune starts from) in Keras FP32,
@@ -11,6 +11,8 @@ images whole, on:
 - `sidd_other`: sidd_mini's other 30 crops;
 - `kodak_clean`: the first N kodak24 photos as clean input, scored against themselves (do no
   harm).
+`--passes 2` runs each model twice in a row on its own output (what `denoise --passes auto`
+does to a heavily noisy photo; a run trained with `unrolled_passes: 2` is made for it).
 sidd_mini and kodak24 are never trained on; this script only watches them. A run is judged
 against its control on all four sets together, never on one.
 Writes `benchmarks/results/snapshots-<name>-<host>.{md,json}` (name: the runs' folder names).
@@ -37,6 +39,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--kodak", type=int, default=8, help="kodak24 photos fed clean")
     parser.add_argument("--every", type=at_least_one, default=1,
                         help="score only snapshots whose step is a multiple of this")
+    parser.add_argument("--passes", type=at_least_one, default=1,
+                        help="run the model this many times in a row on its own output")
     parser.add_argument("--name", default=None, help="results file name (default: the runs')")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     return parser.parse_args(argv)
@@ -73,16 +77,22 @@ def checkpoints(run: Path, every: int = 1) -> list[tuple[str, Path]]:
     return found + [(f"step {s}", folder.snapshot(s)) for s in steps if s % every == 0]
 
 
-def score_run(run: Path, sets: dict, every: int = 1) -> list[dict]:
+def score_run(run: Path, sets: dict, every: int = 1, passes: int = 1) -> list[dict]:
     from mobiledenoise.deploy.keras_denoiser import KerasDenoiser
     from mobiledenoise.evaluate.runner import evaluate_pairs
 
     denoiser = KerasDenoiser(str(run))
+
+    def denoise(image):
+        for _ in range(passes):
+            image = denoiser.denoise(image)
+        return image
+
     rows = []
     for label, weights in checkpoints(run, every):
         denoiser.model.load_weights(weights)
-        row = {"run": run.name, "weights": label}
-        row.update({name: round(evaluate_pairs(denoiser.denoise, pairs, progress=False).psnr, 3)
+        row = {"run": run.name, "weights": label + (f", {passes} passes" if passes > 1 else "")}
+        row.update({name: round(evaluate_pairs(denoise, pairs, progress=False).psnr, 3)
                     for name, pairs in sets.items()})
         print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
         rows.append(row)
@@ -115,7 +125,7 @@ def main(argv=None) -> int:
              "input": {k: (None if k == "kodak_clean" else
                            round(evaluate_pairs(lambda x: x, v, progress=False).psnr, 3))
                        for k, v in sets.items()}}
-    rows = [row for run in args.runs for row in score_run(run, sets, args.every)]
+    rows = [row for run in args.runs for row in score_run(run, sets, args.every, args.passes)]
     stem = args.out / f"snapshots-{args.name or '-'.join(r.name for r in args.runs)}-{setup['host']}"
     write_json_atomically(stem.with_suffix(".json"), {"setup": setup, "rows": rows}, indent=1)
     write_text_atomically(stem.with_suffix(".md"), markdown(rows, setup))

@@ -147,3 +147,64 @@ def test_ladder_scales_each_budget_by_fast_at_the_same_precision():
     assert by_key["default", "int8"]["reference_ms"] == round(4 * ladder.REFERENCE_FAST_MS["int8"], 1)
     assert by_key["default", "int8"]["within"] is False  # 28.4 ms > 25 ms
     assert by_key["fast", "fp32"]["within"] is True and by_key["fast", "int8"]["within"] is None
+
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def test_gpu_data_pack_keeps_training_data_only_and_is_faithful(shared_data, tmp_path):
+    import cv2
+
+    done = subprocess.run([sys.executable, str(SCRIPTS / "pack_gpu_data.py"), "--data",
+                           str(shared_data), "--out", str(tmp_path / "pack")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    pack = tmp_path / "pack"
+    assert not (pack / "clean_photos" / "kodak24").exists()  # validation only
+    frames = {f.stem for f in (pack / "polyu_full" / "clean").iterdir()}
+    assert frames and "Canon5D2_desk" not in frames  # a validation scene of the recipes
+    copied = pack / "polyu_cropped" / "noisy"
+    for file in list(copied.iterdir())[:5]:  # real noise travels byte for byte
+        assert file.read_bytes() == (shared_data / "polyu_cropped" / "noisy" / file.name).read_bytes()
+    for name in ("cbsd68", "urban100"):  # PNG sources: re-encoded, near-lossless
+        source = sorted((shared_data / "clean_photos" / name).glob("*.png"))[0]
+        packed = cv2.imread(str(pack / "clean_photos" / name / f"{source.stem}.jpg"))
+        assert cv2.PSNR(cv2.imread(str(source)), packed) > 38
+    assert sum(f.stat().st_size for f in pack.rglob("*") if f.is_file()) < 50 * 2**20
+
+
+def test_gpu_data_pack_refuses_a_folder_without_the_data(tmp_path):
+    done = subprocess.run([sys.executable, str(SCRIPTS / "pack_gpu_data.py"), "--data",
+                           str(tmp_path), "--out", str(tmp_path / "pack")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "Error: expected the shared data folder" in done.stderr
+    assert not (tmp_path / "pack").exists()
+
+
+def test_train_until_ends_its_schedule_by_the_deadline(pair_folder, tmp_path):
+    import csv
+    import json
+    import time
+
+    script = str(SCRIPTS / "gpu" / "train_until.py")
+    common = ["--set", "model=unet", "--set", "preset=tiny", "--set", f"data=[{pair_folder}]",
+              "--set", "patch_size=16", "--set", "batch_size=2", "--set", "val_crop=32",
+              "--probe-steps", "3"]
+    late = subprocess.run([sys.executable, script, "none.yaml", str(tmp_path / "late"),
+                           "--deadline", "1", *common], capture_output=True, text=True, timeout=300)
+    assert late.returncode == 2 and "Error: expected a deadline in the future" in late.stderr
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("steps: 1\n")
+    deadline = time.time() + 60
+    done = subprocess.run([sys.executable, script, str(recipe), str(tmp_path / "run"),
+                           "--deadline", str(deadline), *common],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert time.time() < deadline + 30  # the final validation and checkpoint, then done
+    sized, result = (json.loads(line) for line in done.stdout.strip().splitlines()[-2:])
+    assert sized["steps"] > 3 and 3 < result["steps"] <= sized["steps"]
+    with open(tmp_path / "run" / "log.csv") as f:
+        rates = [float(row["lr"]) for row in csv.DictReader(f)]
+    # after the probe's own short schedule, one cosine sized to the deadline, decaying
+    assert rates[3] > 0.9e-3 and rates[-1] < rates[3] / 2

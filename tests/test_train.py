@@ -331,3 +331,49 @@ def test_extra_training_sources_never_change_the_validation_split(pair_folder, t
     names = [p.name for p in train]
     assert "synthetic_scene4_0" in names and not any(n.endswith("scene4_1") for n in names)
     assert len(train) == len(plain_train) + 2 * 10 - 2
+
+
+def test_unrolled_step_sums_the_loss_of_each_pass_on_its_own_output():
+    import keras
+
+    from mobiledenoise.models import build_model
+    from mobiledenoise.train.losses import make_loss
+    from mobiledenoise.train.steps import UnrolledStep
+
+    model, loss_fn = build_model("unet", preset="tiny"), make_loss("l1")
+    rng = np.random.default_rng(0)
+    clean = rng.random((2, 16, 16, 3)).astype(np.float32)
+    noisy = np.clip(clean + rng.normal(0, 0.1, clean.shape), 0, 1).astype(np.float32)
+    losses = UnrolledStep(model, loss_fn, passes=3)(noisy, clean)
+    once = model(noisy, training=True)
+    twice = model(once, training=True)
+    expected = [loss_fn(once, clean), loss_fn(twice, clean),
+                loss_fn(model(twice, training=True), clean)]
+    got = [losses["l_pix"], losses["l_pass2"], losses["l_pass3"]]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(keras.ops.stack(got)),
+                               keras.ops.convert_to_numpy(keras.ops.stack(expected)), rtol=1e-5)
+    np.testing.assert_allclose(float(losses["loss"]), float(sum(expected)), rtol=1e-5)
+
+
+def test_unrolled_run_logs_each_pass_and_refuses_a_teacher(pair_folder, tmp_path):
+    from mobiledenoise.train.trainer import train
+
+    train(_config(pair_folder, steps=4, unrolled_passes=2), tmp_path / "run", progress=False)
+    with open(tmp_path / "run" / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4 and all(float(r["l_pass2"]) > 0 for r in rows)
+    assert all(abs(float(r["loss"]) - float(r["l_pix"]) - float(r["l_pass2"])) < 1e-5 for r in rows)
+    with pytest.raises(UserError, match="unrolled_passes"):
+        _config(pair_folder, unrolled_passes=2, teacher="unet")
+    with pytest.raises(UserError, match="unrolled_passes >= 1"):
+        _config(pair_folder, unrolled_passes=0)
+
+
+def test_more_data_threads_give_the_same_batches(pair_folder, tmp_path):
+    # Batch `step` is drawn from a generator seeded by (seed, step), whichever thread makes it.
+    from mobiledenoise.train.trainer import train
+
+    for threads in (1, 3):
+        train(_config(pair_folder, steps=6, data_threads=threads), tmp_path / f"t{threads}",
+              progress=False)
+    np.testing.assert_allclose(_log(tmp_path / "t1"), _log(tmp_path / "t3"), atol=1e-6)

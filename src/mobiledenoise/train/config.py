@@ -53,12 +53,14 @@ class TrainConfig(PatchConfig):
     ofa_threshold_db: float | None = None  # ENERZAi: detach the super-net above this val PSNR
     ofa_super_weight: float = 1.0
     quantization_aware: bool = False  # train through int8 rounding (train/fake_quant.py)
+    unrolled_passes: int = 1  # > 1: also train the model run again on its own output (steps.py)
     # bookkeeping
     seed: int = 0
     checkpoint_every: int = 200
     keep_snapshots: bool = False  # also keep each checkpoint's weights in RUN/snapshots/
     val_every: int = 200
     log_every: int = 10
+    data_threads: int = 2  # threads making batches ahead of the step (more on a GPU machine)
     distribute: str = "none"  # none | mirrored | multiworker (TensorFlow backend)
     worker_timeout_s: float = 300.0  # multiworker: a collective waiting longer ends the run
     deterministic: bool = False
@@ -131,6 +133,13 @@ def _check(config: TrainConfig) -> None:
         raise UserError("expected either quantization_aware or ofa_threshold_db, received both; "
                         "fine-tune the detached sub-net quantisation-aware in a second run "
                         "(init_from)")
+    if config.unrolled_passes < 1:
+        raise UserError(f"expected unrolled_passes >= 1, received {config.unrolled_passes}")
+    if config.unrolled_passes > 1 and (config.teacher or config.ofa_threshold_db is not None):
+        raise UserError("expected unrolled_passes with plain or quantisation-aware training, "
+                        "received it with a teacher or once-for-all; drop one of them")
+    if config.data_threads < 1:
+        raise UserError(f"expected data_threads >= 1, received {config.data_threads}")
     if config.distribute not in ("none", "mirrored", "multiworker"):
         raise UserError(f"expected distribute none|mirrored|multiworker, received {config.distribute!r}")
 

@@ -45,6 +45,29 @@ class PlainStep:
         return {"loss": l_pix, "l_pix": l_pix}
 
 
+class UnrolledStep(PlainStep):
+    """A model trained to be run `passes` times in a row on its own output (what
+    `denoise --passes auto` does on heavy noise, deploy/adaptive.py):
+
+        loss = Σₖ L(modelᵏ(noisy), clean),  k = 1..passes
+
+    Gradients flow through every pass. The first pass keeps its own loss, so one pass stays as
+    good as it can be, and the later passes learn to leave a denoised image alone where it is
+    clean and to take out what the first pass left where it is not."""
+
+    def __init__(self, model, loss_fn, passes: int, *, forward=None):
+        super().__init__(model, loss_fn, forward=forward)
+        self.passes = passes
+
+    def __call__(self, noisy, clean) -> dict:
+        output = self.forward(noisy, training=True)
+        losses = {"l_pix": self.loss_fn(output, clean)}
+        for k in range(2, self.passes + 1):
+            output = self.forward(output, training=True)
+            losses[f"l_pass{k}"] = self.loss_fn(output, clean)
+        return {"loss": sum(losses.values()), **losses}
+
+
 class DistillStep(PlainStep):
     """Knowledge distillation (NOAHTCV, ENERZAi): the student is pulled towards both the clean
     target and a frozen teacher's output on the same noisy input:
@@ -140,4 +163,6 @@ def build_step(config, loss_fn, phase: str | None = None):
 
         return DistillStep(model, load_model(config.teacher), loss_fn, config.distill_alpha,
                            forward=forward)
+    if config.unrolled_passes > 1:
+        return UnrolledStep(model, loss_fn, config.unrolled_passes, forward=forward)
     return PlainStep(model, loss_fn, forward=forward)

@@ -116,7 +116,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: bool = True,
     _check_patch_multiple(config.patch_size, multiple, config.model)
     sampler = PatchSampler(train_pairs, config, seed=config.seed)
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
-    batches = prefetched_batches(sampler, start, end, placement.shards, placement.replicas)
+    batches = prefetched_batches(sampler, start, end, placement.shards, placement.replicas,
+                                 ahead=config.data_threads)
 
     log = RunLog(run, start, enabled=chief)
     began, step = time.time(), start
