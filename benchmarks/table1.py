@@ -60,7 +60,6 @@ DATA_KEYS = ("data", "val_data", "val_fraction", "train_only", "exclude", "synth
 SHARED = "../shared/data"  # how recipes name the data root
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 NEEDED = ("polyu_cropped", "polyu_full", "sidd_mini")
-PROBE_SHARE = 0.2  # of the wall-clock budget, to measure the step rate
 RESULTS = REPO / "benchmarks" / "results"
 DATA_RECIPE = REPO / "recipes" / "fast.yaml"  # whose data keys every model trains on
 
@@ -196,6 +195,7 @@ def _save(run: Path, state: dict) -> None:
 def train_model(model: str, run: Path, state: dict, args, runs: Path) -> dict:
     """Train within the budget (resuming); the run's steps, wall and CPU seconds."""
     from mobiledenoise.train import config as train_config
+    from mobiledenoise.train.budget import probe_steps
     from mobiledenoise.train.trainer import train
 
     values = overrides(model, args, runs)
@@ -209,12 +209,7 @@ def train_model(model: str, run: Path, state: dict, args, runs: Path) -> dict:
     else:
         budget_s = args.budget * 60
         if "plan" not in state:  # the recipe's length until the rate is known
-            probe = train(config(), run, progress=progress, time_limit_s=PROBE_SHARE * budget_s)
-            left = budget_s - probe.train_seconds
-            per_step = probe.step_seconds
-            if not math.isfinite(per_step):  # the probe made one step, which also traced
-                per_step = PROBE_SHARE * budget_s
-            state["plan"] = probe.steps + max(0, int(left / per_step))
+            state["plan"] = probe_steps(config(), run, budget_s, progress=progress)
             _save(run, state)
         result = train(config(steps=state["plan"]), run, progress=progress, time_limit_s=budget_s)
     return {"steps": result.steps, "wall_s": round(result.train_seconds, 1),

@@ -262,10 +262,12 @@ def build_methods(spec: SetSpec, images: list[Image], h_oracle: float, ctx: Cont
             timer = photo_timer(run, warmup) if spec.timed and ctx.photo else None
             methods.append(Method(name, t, run, ctx.models[name].name, key=f"model:{name}",
                                   photo_ms_per_mp=timer))
-    for name in ctx.adaptive:
-        methods.append(Method(f"{name}_auto", threads[-1],
-                              ctx.model(f"{name}_auto", threads[-1], warmup),
-                              f"{ctx.models[name].name}, --passes auto", key=f"auto:{name}"))
+    for name in ctx.adaptive:  # timed on the 12 MP photo too: speed ratios compare like with like
+        run = ctx.model(f"{name}_auto", threads[-1], warmup)
+        timer = photo_timer(run, warmup) if spec.timed and ctx.photo else None
+        methods.append(Method(f"{name}_auto", threads[-1], run,
+                              f"{ctx.models[name].name}, --passes auto", key=f"auto:{name}",
+                              photo_ms_per_mp=timer))
     note = (f"h={h_oracle:g}, tuned on this set ({min(ctx.tune_images, len(images))} images, "
             f"{ctx.tune_crop}px centre crops)")
     methods += [Method("nlm_oracle", t, opencv(h_oracle, t), note, key=f"nlm:{h_oracle:g}")

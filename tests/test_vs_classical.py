@@ -109,6 +109,24 @@ def test_model_names_and_sets_are_parsed():
     assert len(vs_classical.parse_sets(None)) == len(vs_classical.SETS) == 8
 
 
+def test_every_model_method_of_the_timed_set_is_timed_on_the_photo(monkeypatch):
+    # speed_vs_cv2_nlm divides by the photo time where there is one: a `--passes auto` row
+    # without it would compare a crop time against the one-pass rows' photo time.
+    monkeypatch.setattr(vs_classical, "photo_timer", lambda run, sample: lambda: 1.0)
+    ctx = vs_classical.Context(
+        models={"toy_fp32": tflite_model("identity")}, runner=lambda path, threads: lambda x: x,
+        h_map=None, photo=True, skip_bm3d=True, bm3d_images=1, bm3d_crop=32, tune_images=1,
+        tune_crop=32, adaptive=("toy_fp32",))
+    monkeypatch.setattr(vs_classical, "adaptive_runner", lambda path, threads: lambda x: x)
+    image = np.zeros((32, 32, 3), np.uint8)
+    timed = vs_classical.build_methods(vs_classical.SETS[0], [("a", image, image)], 10.0, ctx)
+    models = [m for m in timed if m.key.startswith(("model:", "auto:"))]
+    assert {m.name for m in models} == {"toy_fp32", "toy_fp32_auto"}
+    assert all(m.photo_ms_per_mp is not None for m in models)
+    untimed = vs_classical.build_methods(vs_classical.SETS[1], [("a", image, image)], 10.0, ctx)
+    assert all(m.photo_ms_per_mp is None for m in untimed)
+
+
 def test_before_after_grid(shared_data, tmp_path, fast_sigma):
     import socket
 
