@@ -48,7 +48,9 @@ def test_a_first_pass_that_removes_little_is_the_whole_answer():
 
 def test_heavy_removal_blends_in_the_second_pass_by_its_weight():
     rng = np.random.default_rng(0)
-    image = np.clip(0.5 + rng.normal(0, 20 / 255, (64, 64, 3)), 0, 1).astype(np.float32)
+    # halfway to grey removes half the noise: about (LOW + HIGH) / 2, inside the ramp
+    noise = (LOW + HIGH) / 255
+    image = np.clip(0.5 + rng.normal(0, noise, (64, 64, 3)), 0, 1).astype(np.float32)
     base = _HalfwayToFlat()
     adaptive = NoiseAdaptiveDenoiser(base)
     out = adaptive.denoise(image)

@@ -89,11 +89,7 @@ def _polyu_val_psnr(polyu_cropped, name: str, precision: str) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [
-    "fast",
-    pytest.param("default", marks=pytest.mark.xfail(
-        strict=True, reason="issue 14, open: default's INT8 loses 0.158 dB (0.133 on the training "
-                            "scenes that chose its 99.99th-percentile ranges)"))])
+@pytest.mark.parametrize("name", ["fast", "default"])
 def test_shipped_int8_stays_within_target_of_fp32_on_real_validation_scenes(polyu_cropped, name):
     # Issue #6's target: INT8 loses at most 0.15 dB against FP32 on PolyU's validation scenes.
     fp32, int8 = (_polyu_val_psnr(polyu_cropped, name, p) for p in ("fp32", "int8"))
