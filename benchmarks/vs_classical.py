@@ -256,18 +256,20 @@ def build_methods(spec: SetSpec, images: list[Image], h_oracle: float, ctx: Cont
     threads = (1, 2) if spec.timed else (2,)
     warmup = images[0][1]
     methods = [Method("identity", 1, classical.identity, "noisy input", key="identity")]
+
+    def photo_time(run: Denoise):  # every model row, `--passes auto` too: like with like
+        return photo_timer(run, warmup) if spec.timed and ctx.photo else None
+
     for name in ctx.models:
         for t in threads:
             run = ctx.model(name, t, warmup)
-            timer = photo_timer(run, warmup) if spec.timed and ctx.photo else None
             methods.append(Method(name, t, run, ctx.models[name].name, key=f"model:{name}",
-                                  photo_ms_per_mp=timer))
-    for name in ctx.adaptive:  # timed on the 12 MP photo too: speed ratios compare like with like
+                                  photo_ms_per_mp=photo_time(run)))
+    for name in ctx.adaptive:
         run = ctx.model(f"{name}_auto", threads[-1], warmup)
-        timer = photo_timer(run, warmup) if spec.timed and ctx.photo else None
         methods.append(Method(f"{name}_auto", threads[-1], run,
                               f"{ctx.models[name].name}, --passes auto", key=f"auto:{name}",
-                              photo_ms_per_mp=timer))
+                              photo_ms_per_mp=photo_time(run)))
     note = (f"h={h_oracle:g}, tuned on this set ({min(ctx.tune_images, len(images))} images, "
             f"{ctx.tune_crop}px centre crops)")
     methods += [Method("nlm_oracle", t, opencv(h_oracle, t), note, key=f"nlm:{h_oracle:g}")

@@ -33,7 +33,8 @@ JPEG_QUALITY = 92
 
 def main(argv=None) -> int:
     import cv2
-    import yaml
+
+    from mobiledenoise.train.config import load_recipe
 
     parser = ScriptParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
@@ -42,7 +43,7 @@ def main(argv=None) -> int:
     if not (args.data / "polyu_cropped").is_dir():
         raise UserError(f"expected the shared data folder, received {args.data} without "
                         "polyu_cropped/; pass --data PATH/TO/shared/data")
-    excluded = yaml.safe_load((REPO / "recipes" / "default.yaml").read_text())["exclude"]
+    excluded = load_recipe(REPO / "recipes" / "default.yaml")["exclude"]
     shutil.copytree(args.data / "polyu_cropped", args.out / "polyu_cropped", dirs_exist_ok=True)
     clean = args.out / "polyu_full" / "clean"
     clean.mkdir(parents=True, exist_ok=True)

@@ -377,3 +377,5 @@ def test_more_data_threads_give_the_same_batches(pair_folder, tmp_path):
         train(_config(pair_folder, steps=6, data_threads=threads), tmp_path / f"t{threads}",
               progress=False)
     np.testing.assert_allclose(_log(tmp_path / "t1"), _log(tmp_path / "t3"), atol=1e-6)
+    with pytest.raises(UserError, match="data_threads >= 1"):
+        _config(pair_folder, data_threads=0)

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mobiledenoise.deploy.strength import blend
+
 # Per shipped model, the std (8-bit units) of what the first pass removed where the second
 # pass starts (LOW) and where it is applied in full (HIGH):
 # benchmarks/results/adaptive-passes-{default,fast}-vm.md.
@@ -66,8 +68,6 @@ class NoiseAdaptiveDenoiser:
                                                        self.high)
         if weight == 0.0:
             return once
-        from mobiledenoise.deploy.strength import blend
-
         twice = self.denoiser.denoise(once, tile, overlap, **kwargs)
         return blend(once, twice, weight, in_place=True)
 
