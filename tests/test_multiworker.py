@@ -126,3 +126,23 @@ def test_a_killed_worker_stops_the_other_and_both_resume(data, single_process_cu
     curve = _curve(run)
     np.testing.assert_array_equal(curve[:, 0], single_process_curve[:, 0])
     np.testing.assert_allclose(curve[:, 1], single_process_curve[:, 1], rtol=CURVE_RTOL)
+
+
+def test_a_worker_that_never_starts_stops_the_chief_with_one_line(data, tmp_path):
+    """TensorFlow's cluster start waits for a missing worker forever and ignores SIGTERM there;
+    the rendezvous before it (train/rendezvous.py) ends the wait at worker_timeout_s."""
+    port, silent_port = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{port}", f"127.0.0.1:{silent_port}"]}
+    tf_config = {"cluster": cluster, "task": {"type": "worker", "index": 0}}
+    out = tmp_path / "run"
+    began = time.time()
+    result = subprocess.run(
+        _cli(*ARGS, "--data", str(data), "--distribute", "multiworker", "--set",
+             "worker_timeout_s=3", "--out", str(out)),
+        env={**os.environ, "TF_CONFIG": json.dumps(tf_config)}, capture_output=True, text=True,
+        timeout=120)
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"no answer from 127.0.0.1:{silent_port};" in lines[0]
+    assert time.time() - began < 100  # the 3 s deadline and the start-up, not a hang
+    assert not out.exists()

@@ -71,6 +71,8 @@ def place(kind: str, *, worker_timeout_s: float) -> Placement:
         return Placement()
     import tensorflow as tf
 
+    from mobiledenoise.train.rendezvous import wait_for_peers
+
     workers = 1
     if kind == "mirrored":
         if not tf.config.list_physical_devices("GPU"):
@@ -81,6 +83,7 @@ def place(kind: str, *, worker_timeout_s: float) -> Placement:
     elif kind == "multiworker":
         # A collective that waits longer than this (a dead or hung peer) fails instead of hanging.
         options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=worker_timeout_s)
+        wait_for_peers(worker_timeout_s)  # TensorFlow's own wait for them has no timeout
         strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
         spec = strategy.cluster_resolver.cluster_spec()
         workers = sum(spec.num_tasks(job) for job in spec.jobs if job in ("chief", "worker"))
