@@ -198,6 +198,23 @@ def test_export_cli(run_dir, tmp_path):
     assert result.exit_code == 2 and "--calib" in result.output
 
 
+
+def test_without_data_an_export_is_verified_on_the_packaged_real_crop(run_dir, tmp_path):
+    from mobiledenoise.data.calibration import sample_verification_pair
+    from mobiledenoise.data.crops import fit_to_size
+    from mobiledenoise.evaluate.metrics import psnr
+
+    noisy, clean = sample_verification_pair()
+    assert noisy.shape == clean.shape == (256, 256, 3)
+    assert 30 < psnr(noisy, clean) < 45  # real camera noise, not a synthetic pattern
+    result = CliRunner().invoke(app, ["export", str(run_dir), "--size", "32x48", "-o",
+                                      str(tmp_path / "m.tflite")])
+    assert result.exit_code == 0, result.output
+    figures = json.loads((tmp_path / "m.json").read_text())["verification"]
+    assert figures["psnr_target"] == "clean"
+    expected = psnr(fit_to_size(noisy, (32, 48)), fit_to_size(clean, (32, 48)))
+    assert figures["psnr_input"] == pytest.approx(expected, abs=1e-3)
+
 @pytest.mark.slow
 def test_int8_export_on_real_data_reports_psnr_drop(run_dir, polyu_cropped, tmp_path):
     pairs = calibration_pairs(polyu_cropped)

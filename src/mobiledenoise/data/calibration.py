@@ -5,7 +5,9 @@
 - `calibration_patches(pairs, size)`: `count` random crops of the NOISY images, the export's
   INT8 calibration set (optionally part of them clean crops with synthetic camera noise);
 - `verification_pair(image, pairs)`: the (noisy, clean-or-None) image an export is checked on;
-- `synthetic_pair()`: a deterministic textured pair for when no data is at hand.
+- `sample_verification_pair()`: the packaged real PolyU crop, what an export is checked on when
+  no data is at hand;
+- `synthetic_pair()`: a deterministic textured pair (tests, INT8 probes).
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ def calibration_patches(pairs: Sequence, size: tuple[int, int] | None, count: in
 def verification_pair(image: str | Path | None = None,
                       pairs: Sequence | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """`image` (a noisy file; no clean target) if given, else the first pair of `pairs`
-    (noisy and its clean), else `synthetic_pair()`."""
+    (noisy and its clean), else `sample_verification_pair()`."""
     from mobiledenoise.data.imageio import read_image, to_float
 
     if image is not None:
@@ -80,7 +82,17 @@ def verification_pair(image: str | Path | None = None,
 
         noisy, clean = load_pair(pairs[0])
         return to_float(noisy), to_float(clean)
-    return synthetic_pair()
+    return sample_verification_pair()
+
+
+def sample_verification_pair() -> tuple[np.ndarray, np.ndarray]:
+    """The packaged 256×256 PolyU validation crop (noisy, clean): real camera noise, so an
+    export's PSNR check sees the value ranges a photo gives, not a synthetic pattern's."""
+    from mobiledenoise.data.imageio import read_image, to_float
+    from mobiledenoise.resources import sample_pair
+
+    noisy, clean = sample_pair()
+    return to_float(read_image(noisy)), to_float(read_image(clean))
 
 
 def synthetic_pair(size: tuple[int, int] = (256, 256), sigma: float = 0.04,

@@ -37,8 +37,9 @@ def export_model(model, out_path: str | Path, calibration: Iterable[np.ndarray] 
     """Export a registry-built Keras model to `out_path` + `.json` sidecar; return the sidecar.
 
     `calibration`, `range_percentile` and `quantizer` as in `convert.to_tflite`; `verify_pair`
-    = (noisy, clean or None) to verify on (default `data.calibration.synthetic_pair()`); `details` are
-    extra sidecar fields (where the model came from, how it was calibrated).
+    = (noisy, clean or None) to verify on (default: the packaged real crop,
+    `data.calibration.sample_verification_pair()`); `details` are extra sidecar fields (where
+    the model came from, how it was calibrated).
     """
     from mobiledenoise.deploy.convert import to_tflite
     from mobiledenoise.models.registry import deployable, describe
@@ -58,12 +59,12 @@ def save_verified(data: bytes, out_path: str | Path, *, reference: Callable, pre
                   details: dict, overwrite: bool = False) -> dict:
     """Verify `data` against `reference` (see `convert.verify`), audit it, write it and its
     sidecar ({**identity, **details, figures...}); return the sidecar plus "path"."""
-    from mobiledenoise.data.calibration import synthetic_pair
+    from mobiledenoise.data.calibration import sample_verification_pair
     from mobiledenoise.deploy.convert import verify
     from mobiledenoise.deploy.opaudit import audit
 
     out_path, sidecar_path = output_paths(out_path, overwrite)
-    noisy, clean = verify_pair if verify_pair is not None else synthetic_pair()
+    noisy, clean = verify_pair if verify_pair is not None else sample_verification_pair()
     figures = verify(reference, data, precision, noisy, clean)
     report = audit(data)
     sidecar = {
