@@ -12,7 +12,7 @@ reads up to 38 (texture counts as noise there), and 15-40 at phone noise levels:
     output = once + weight · (model(once) − once),   once = model(image)
 
 LOW and HIGH belong to a model: how much it removes from a clean detailed photo differs
-(`default` up to 9.9, `fast`, which smooths texture more, up to 17.3). They are measured on
+(`default` up to 9.9, `fast` up to 10.9). They are measured on
 training-side photos only (clean_photos minus kodak24, clean and with synthetic camera noise)
 by `benchmarks/adaptive_passes.py`: LOW just above the most any clean photo's first pass
 removed, HIGH = LOW + 6, where a full second pass gains on average. The weight moves smoothly
@@ -33,7 +33,7 @@ from mobiledenoise.deploy.strength import blend
 # Per shipped model, the std (8-bit units) of what the first pass removed where the second
 # pass starts (LOW) and where it is applied in full (HIGH):
 # benchmarks/results/adaptive-passes-{default,fast}-vm.md.
-THRESHOLDS = {"default": (10.0, 16.0), "fast": (18.0, 24.0)}
+THRESHOLDS = {"default": (10.0, 16.0), "fast": (11.0, 17.0)}
 LOW, HIGH = THRESHOLDS["default"]
 SAMPLE_ROWS = 4  # the removed std is measured on every 4th row (a 12 MP photo: no big copy)
 
