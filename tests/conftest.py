@@ -8,6 +8,7 @@ missing data folder means a broken set-up, not a reason to pass.
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,15 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def polyu_cropped(shared_data) -> Path:
     return shared_data / "polyu_cropped"
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct localhost ports that were free a moment ago (all bound at once)."""
+    sockets = [socket.create_server(("127.0.0.1", 0)) for _ in range(count)]
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
 
 
 def make_pair_folder(root: Path, n_scenes: int = 3, per_scene: int = 2, size=(40, 56),

@@ -198,7 +198,6 @@ def test_export_cli(run_dir, tmp_path):
     assert result.exit_code == 2 and "--calib" in result.output
 
 
-
 def test_without_data_an_export_is_verified_on_the_packaged_real_crop(run_dir, tmp_path):
     from mobiledenoise.data.calibration import sample_verification_pair
     from mobiledenoise.data.crops import fit_to_size
@@ -214,6 +213,7 @@ def test_without_data_an_export_is_verified_on_the_packaged_real_crop(run_dir, t
     assert figures["psnr_target"] == "clean"
     expected = psnr(fit_to_size(noisy, (32, 48)), fit_to_size(clean, (32, 48)))
     assert figures["psnr_input"] == pytest.approx(expected, abs=1e-3)
+
 
 @pytest.mark.slow
 def test_int8_export_on_real_data_reports_psnr_drop(run_dir, polyu_cropped, tmp_path):

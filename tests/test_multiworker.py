@@ -6,7 +6,6 @@ import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import free_ports
 
 pytestmark = pytest.mark.slow
 
@@ -30,19 +30,9 @@ def _cli(*args) -> list[str]:
     return [sys.executable, "-m", "mobiledenoise.cli.__main__", *args]
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def _start_workers(data: Path, outs: list[Path]) -> list[subprocess.Popen]:
     """Two workers (index 0 is the chief), each with its own TF_CONFIG and --out."""
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(len(outs))]}
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(len(outs))]}
     procs = []
     for index, out in enumerate(outs):
         tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
@@ -131,7 +121,7 @@ def test_a_killed_worker_stops_the_other_and_both_resume(data, single_process_cu
 def test_a_worker_that_never_starts_stops_the_chief_with_one_line(data, tmp_path):
     """TensorFlow's cluster start waits for a missing worker forever and ignores SIGTERM there;
     the rendezvous before it (train/rendezvous.py) ends the wait at worker_timeout_s."""
-    port, silent_port = _free_ports(2)
+    port, silent_port = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{port}", f"127.0.0.1:{silent_port}"]}
     tf_config = {"cluster": cluster, "task": {"type": "worker", "index": 0}}
     out = tmp_path / "run"

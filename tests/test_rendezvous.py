@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from conftest import free_ports
 
 from mobiledenoise.errors import UserError
 from mobiledenoise.train.rendezvous import cluster_addresses, wait_for_peers
@@ -14,14 +15,6 @@ from mobiledenoise.train.rendezvous import cluster_addresses, wait_for_peers
 def _config(addresses: list[str], index: int) -> str:
     return json.dumps({"cluster": {"worker": addresses},
                        "task": {"type": "worker", "index": index}})
-
-
-def _ports(count: int) -> list[int]:
-    sockets = [socket.create_server(("127.0.0.1", 0)) for _ in range(count)]
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def test_cluster_addresses_splits_this_task_from_its_peers():
@@ -39,7 +32,7 @@ def test_a_malformed_tf_config_is_one_clear_error(text):
 
 
 def test_two_tasks_find_each_other_whichever_starts_first():
-    addresses = [f"127.0.0.1:{p}" for p in _ports(2)]
+    addresses = [f"127.0.0.1:{p}" for p in free_ports(2)]
     errors = []
 
     def task(index, delay):
@@ -59,7 +52,7 @@ def test_two_tasks_find_each_other_whichever_starts_first():
 
 
 def test_a_silent_peer_is_named_after_the_timeout():
-    mine, silent = (f"127.0.0.1:{p}" for p in _ports(2))
+    mine, silent = (f"127.0.0.1:{p}" for p in free_ports(2))
     began = time.monotonic()
     with pytest.raises(UserError, match=f"no answer from {silent};"):
         wait_for_peers(1.0, _config([mine, silent], 0))

@@ -71,7 +71,7 @@ def place(kind: str, *, worker_timeout_s: float) -> Placement:
         return Placement()
     import tensorflow as tf
 
-    from mobiledenoise.train.rendezvous import wait_for_peers
+    from mobiledenoise.train.rendezvous import CLUSTER_JOBS, wait_for_peers
 
     workers = 1
     if kind == "mirrored":
@@ -86,7 +86,7 @@ def place(kind: str, *, worker_timeout_s: float) -> Placement:
         wait_for_peers(worker_timeout_s)  # TensorFlow's own wait for them has no timeout
         strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
         spec = strategy.cluster_resolver.cluster_spec()
-        workers = sum(spec.num_tasks(job) for job in spec.jobs if job in ("chief", "worker"))
+        workers = sum(spec.num_tasks(job) for job in spec.jobs if job in CLUSTER_JOBS)
     else:
         strategy = tf.distribute.get_strategy()
     ids = strategy.experimental_distribute_values_from_function(
