@@ -18,7 +18,6 @@ What it holds, and what it changes:
 
 from __future__ import annotations
 
-import fnmatch
 import shutil
 import sys
 from pathlib import Path
@@ -34,6 +33,7 @@ JPEG_QUALITY = 92
 def main(argv=None) -> int:
     import cv2
 
+    from mobiledenoise.data.pairs import is_excluded
     from mobiledenoise.train.config import load_recipe
 
     parser = ScriptParser(description=__doc__.splitlines()[0])
@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     clean = args.out / "polyu_full" / "clean"
     clean.mkdir(parents=True, exist_ok=True)
     for frame in sorted((args.data / "polyu_full" / "clean").iterdir()):
-        if not any(fnmatch.fnmatch(frame.stem, pattern) for pattern in excluded):
+        if not is_excluded(frame.stem, excluded):
             shutil.copy2(frame, clean / frame.name)
     params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY,
               cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import socket
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from conftest import free_ports
 
 from mobiledenoise.server.phases import Phases, parse_phases
 
@@ -95,18 +96,12 @@ def make_phases(active: str = "validation", per_day: int = 50, **limits) -> Phas
                     "submissions_per_day": per_day, "max_submissions": 1}]})
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def live_server(app):
     """Serve `app` with uvicorn on 127.0.0.1:<free port>; yields the base URL."""
     import uvicorn
 
-    port = free_port()
+    port = free_ports(1)[0]
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            limit_concurrency=100))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -132,7 +127,7 @@ def server_process(state: Path, hidden: Path, max_bytes: int | None = None):
 
     import httpx
 
-    port = free_port()
+    port = free_ports(1)[0]
     code = ("import sys, uvicorn; from mobiledenoise.server.app import create_app; "
             "from mobiledenoise.server.uploads import UploadLimits; "
             "limits = UploadLimits(**({'max_bytes': int(sys.argv[4])} if sys.argv[4] != '-' else {})); "

@@ -174,12 +174,12 @@ def test_serve_command_killed_mid_evaluation_finishes_after_restart(tmp_path, hi
     """The one-command server (web + worker): SIGKILL it while a model is evaluated, start it
     again, and the accepted submission is scored once; the orphaned worker died with it."""
     import httpx
-    from server_helpers import free_port
+    from conftest import free_ports
     from typer.testing import CliRunner
 
     from mobiledenoise.cli import app as cli_app
 
-    state, port = tmp_path / "state", free_port()
+    state, port = tmp_path / "state", free_ports(1)[0]
     token = CliRunner().invoke(cli_app, ["serve", "add-team", "alpha", "--state", str(state)]).output.strip()
     phases_file = tmp_path / "phases.yaml"
     phases_file.write_text(yaml.safe_dump({"active": "validation", "limits": {**FAST_LIMITS, "runs": 10}, "phases": [

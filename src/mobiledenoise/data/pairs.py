@@ -13,6 +13,7 @@ function of the scene names and the seed: the same on every machine.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import re
 from dataclasses import dataclass
@@ -103,6 +104,11 @@ def find_clean_images(root: str | Path) -> list[Pair]:
     if not files:
         raise UserError(f"expected clean images (PNG, JPEG, TIFF) in {root}, found none")
     return [Pair(f"synthetic_{p.stem}", p, p) for p in files]
+
+
+def is_excluded(name: str, patterns) -> bool:
+    """Whether a pair or image name (no suffix) matches one of a recipe's `exclude` globs."""
+    return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
 
 
 def split_by_scene(pairs: list[Pair], val_fraction: float = 0.2, seed: int = 0

@@ -15,7 +15,6 @@ strategy: the same recipe runs on one CPU, several GPUs (mirrored) or a cluster
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import statistics
 import time
 from dataclasses import dataclass
@@ -46,7 +45,7 @@ def training_pairs(config: TrainConfig):
     """(train, validation) pairs. Only the `data` folders are split by scene: `train_only`
     folders and clean-only `synthetic_from` images only ever train, so adding them can never
     move a scene from validation into training."""
-    from mobiledenoise.data.pairs import find_clean_images, find_pairs, split_by_scene
+    from mobiledenoise.data.pairs import find_clean_images, find_pairs, is_excluded, split_by_scene
 
     if not config.data and not config.synthetic_from:
         raise UserError("expected training data, received none; pass --data DIR (a folder of "
@@ -58,8 +57,7 @@ def training_pairs(config: TrainConfig):
         train, val = split_by_scene(pairs, config.val_fraction, config.seed)
     train += [p for folder in config.train_only for p in find_pairs(folder)]
     train += [p for folder in config.synthetic_from for p in find_clean_images(folder)]
-    excluded = [p for p in train if any(fnmatch.fnmatch(p.name, pat) for pat in config.exclude)]
-    return [p for p in train if p not in excluded], val
+    return [p for p in train if not is_excluded(p.name, config.exclude)], val
 
 
 def train(config: TrainConfig, out_dir: str | Path, *, progress: bool = True,
