@@ -1,6 +1,7 @@
 """Architecture or training mix? Phone-noise specialists of each candidate model (#14).
 
     python benchmarks/capacity_probe.py [--steps 1500] [--candidates fast quality full16]
+    python benchmarks/capacity_probe.py --latency-only [--rounds 7] [--candidates ...]
 
 The shipped model removes correlated noise but barely white noise (noise_response.py), and
 training it from scratch with whiter synthetic noise in its mix (`camera_wide`) hardly changed
@@ -14,6 +15,10 @@ oracle NLM, and the exported FP32 file's ms at 720×480 on one thread (as a rati
 A specialist that cannot approach NLM on phone noise when it sees nothing else is limited by
 its architecture; one that can says the shipped training mix is what limits.
 Writes `benchmarks/results/capacity-probe-<host>.{md,json}`.
+
+`--latency-only` trains nothing: it exports every candidate (FP32, 720×480) and times them
+in interleaved rounds, one thread, against the `fast` budget (15 ms on the reference machine,
+scaled by `fast`'s time here as in ladder.py). Writes `capacity-latency-<host>.{md,json}`.
 """
 
 from __future__ import annotations
@@ -39,15 +44,28 @@ CANDIDATES = {  # unet configs
                 "skip": "add", "clip": True, "up": "depth_to_space"},
     "full16": {"width": 16, "depth": 3, "convs_per_level": 1, "entry": "full", "skip": "add",
                "clip": True, "up": "depth_to_space"},
+    # Within `fast`'s 15 ms? A full-resolution first level of 8, or a full-resolution stem and
+    # head (`stem`) around the half-resolution net, narrower below where needed.
+    "full8": {"width": 8, "depth": 3, "convs_per_level": 1, "entry": "full", "skip": "add",
+              "clip": True, "up": "depth_to_space"},
+    "stem4": {"width": 16, "depth": 3, "convs_per_level": 1, "entry": "stride2", "skip": "add",
+              "clip": True, "up": "depth_to_space", "stem": 4},
+    "stem8_w12": {"width": 12, "depth": 3, "convs_per_level": 1, "entry": "stride2",
+                  "skip": "add", "clip": True, "up": "depth_to_space", "stem": 8},
 }
+PROBED = ("fast", "quality", "full16")  # the candidates trained by default
 PATCH, BATCH = 128, 16
 SIDD_NLM_ORACLE_DB = 32.65  # vs_classical-vm.md, sidd_val, h = 26
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = ScriptParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES),
-                        choices=list(CANDIDATES))
+    parser.add_argument("--candidates", nargs="+", choices=list(CANDIDATES),
+                        help="default: fast quality full16; with --latency-only, all")
+    parser.add_argument("--latency-only", action="store_true",
+                        help="time the exported candidates, train nothing")
+    parser.add_argument("--rounds", type=at_least_one, default=7,
+                        help="--latency-only: interleaved timing rounds")
     parser.add_argument("--steps", type=at_least_one, default=1500)
     parser.add_argument("--bank", type=at_least_one, default=3000,
                         help="noisy/clean patches drawn once")
@@ -148,6 +166,67 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def time_candidates(names: list[str], rounds: int) -> dict[str, dict]:
+    """Median over `rounds` interleaved rounds of each exported candidate's median ms."""
+    import statistics
+    import tempfile
+
+    from mobiledenoise.deploy.bench import benchmark
+    from mobiledenoise.deploy.export import export_model
+    from mobiledenoise.deploy.runtime import TFLiteDenoiser
+    from mobiledenoise.models import build_model
+
+    rows, runners = {}, {}
+    with tempfile.TemporaryDirectory() as folder:
+        for name in names:
+            model = build_model("unet", CANDIDATES[name])
+            path = Path(folder) / f"{name}.tflite"
+            export_model(model, path, overwrite=True)
+            runners[name] = TFLiteDenoiser(path, threads=1)
+            rows[name] = {"params": int(model.count_params()), "round_ms": []}
+        for _ in range(rounds):
+            for name, runner in runners.items():
+                rows[name]["round_ms"].append(round(benchmark(runner, runs=10).median_ms, 2))
+    for row in rows.values():
+        row["fp32_ms"] = round(statistics.median(row["round_ms"]), 1)
+    return rows
+
+
+def latency_markdown(result: dict) -> str:
+    from ladder import BUDGETS_MS, REFERENCE_FAST_MS
+
+    fast_ms, budget = result["rows"]["fast"]["fp32_ms"], BUDGETS_MS[("fast", "fp32")]
+    lines = [f"# Layouts against `fast`'s budget (`{result['host']}`)", "",
+             "`benchmarks/capacity_probe.py --latency-only`: each `unet` candidate exported "
+             f"FP32 at 720×480, timed on one thread in {result['rounds']} interleaved rounds "
+             "(median of the rounds' medians of 10 runs). On the reference: the ratio to `fast` "
+             f"times `fast`'s {REFERENCE_FAST_MS['fp32']} ms there; the budget is {budget:g} ms.",
+             "", "| candidate | config | params | ms here | × fast | on the reference | within |",
+             "|---|---|---|---|---|---|---|"]
+    for name, row in result["rows"].items():
+        ratio = row["fp32_ms"] / fast_ms
+        reference = ratio * REFERENCE_FAST_MS["fp32"]
+        changes = {k: v for k, v in CANDIDATES[name].items() if CANDIDATES["fast"].get(k) != v}
+        config = ", ".join(f"{k}={v}" for k, v in changes.items()) or "–"
+        lines.append(f"| {name} | {config} | {row['params']:,} | {row['fp32_ms']} | {ratio:.2f} | "
+                     f"{reference:.1f} ms | {'yes' if reference <= budget else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def latency_only(args) -> int:
+    from mobiledenoise.fileio import write_json_atomically, write_text_atomically
+
+    names = ["fast", *[n for n in args.candidates or CANDIDATES if n != "fast"]]
+    result = {"host": socket.gethostname().split(".")[0], "rounds": args.rounds,
+              "rows": time_candidates(names, args.rounds)}
+    stem = args.out / f"capacity-latency-{result['host']}"
+    write_json_atomically(stem.with_suffix(".json"), result, indent=1)
+    write_text_atomically(stem.with_suffix(".md"), latency_markdown(result))
+    print(latency_markdown(result))
+    print(f"wrote {stem}.md")
+    return 0
+
+
 def main(argv=None) -> int:
     import tempfile
 
@@ -156,6 +235,9 @@ def main(argv=None) -> int:
     from mobiledenoise.fileio import write_json_atomically, write_text_atomically
 
     args = parse_args(argv)
+    if args.latency_only:
+        return latency_only(args)
+    args.candidates = args.candidates or list(PROBED)
     blocks = sidd_blocks(args.data)
     noisy, clean = phone_patches(args.data, args.bank)
     result = {"host": socket.gethostname().split(".")[0], "steps": args.steps,

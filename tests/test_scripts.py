@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from mobiledenoise.errors import UserError, run_script
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+HOST = socket.gethostname().split(".")[0]  # the benchmarks' result-file suffix
 
 
 def test_run_script_turns_a_user_error_into_one_line_and_exit_2(capsys):
@@ -80,6 +82,25 @@ def test_sidd_block_scripts_refuse_a_data_folder_without_sidd_mini(script, tmp_p
     assert done.stderr.strip().splitlines() == [
         f"Error: expected a data folder, received {tmp_path / 'sidd_mini'} which does not exist; "
         "check the path"]
+
+
+def test_capacity_probe_latency_only_times_fast_beside_the_candidates(tmp_path):
+    # Nothing is trained: each candidate is exported and timed, `fast` always, as the yardstick.
+    import json
+
+    from mobiledenoise.models import build_model
+
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "capacity_probe.py"), "--latency-only",
+                           "--rounds", "1", "--candidates", "stem4", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = json.loads((tmp_path / f"capacity-latency-{HOST}.json").read_text())["rows"]
+    assert list(rows) == ["fast", "stem4"]
+    stem4 = build_model("unet", {"width": 16, "depth": 3, "convs_per_level": 1, "entry": "stride2",
+                                 "skip": "add", "up": "depth_to_space", "stem": 4})
+    assert rows["stem4"]["params"] == stem4.count_params() > rows["fast"]["params"]
+    assert all(len(row["round_ms"]) == 1 and row["fp32_ms"] > 0 for row in rows.values())
+    assert "| stem4 | stem=4 |" in (tmp_path / f"capacity-latency-{HOST}.md").read_text()
 
 
 @pytest.mark.parametrize("script, flag", [("capacity_probe.py", "--steps"),

@@ -363,7 +363,23 @@ def test_unet_fast_preset_runs_at_half_resolution():
     assert audit(fast_tflite).compatible
 
 
-@pytest.mark.parametrize("overrides", [{"entry": "stride2"}, {"entry": "stride4", "clip": True}, {}])
+def test_unet_stem_adds_full_resolution_layers_around_a_strided_entry():
+    # `stem`: a full-resolution conv before the strided entry and a 3×3 head after the exit;
+    # everything between stays at the entry's resolution, and a fresh net is still the identity.
+    model = build_model("unet", preset="tiny", entry="stride2", stem=4, input_shape=(32, 48, 3))
+    full_res = sorted(layer.name for layer in model.layers
+                      if isinstance(layer, keras.layers.Conv2D)
+                      and not isinstance(layer, keras.layers.Conv2DTranspose)
+                      and layer.output.shape[1] == 32)
+    assert full_res == ["residual_conv", "stem"]
+    x = images(32, 48)
+    np.testing.assert_array_equal(predict(model, x), x)
+    with pytest.raises(ValueError, match="strided entry"):
+        build_model("unet", preset="tiny", stem=4)
+
+
+@pytest.mark.parametrize("overrides", [{"entry": "stride2"}, {"entry": "stride4", "clip": True}, {},
+                                       {"entry": "stride2", "stem": 4}])
 def test_unet_deploys_transposed_convs_as_depth_to_space(overrides):
     # The exported graph writes each stride-s transposed conv as 1×1 conv + DEPTH_TO_SPACE
     # (int8 ranges of TRANSPOSE_CONV get stretched by TF's converter); in float it is the same map.

@@ -13,6 +13,11 @@ conv of level 0, and the residual leaves through an s×s stride-s transposed con
 depth-to-space). On this CPU a half-resolution U-Net of the same GMAC runs ~2× faster than a
 full-resolution one (XNNPACK is memory-bound on 8-channel full-size tensors).
 
+`stem` (with a strided entry) adds a full-resolution conv of `stem` channels before the entry
+and, after the learnt exit (now to `stem` channels), adds the stem's features back and leaves
+through a zero-initialised 3×3 conv: the noise's finest scale gets full-resolution weights at a
+fraction of a full-resolution level's cost (`benchmarks/capacity_probe.py --latency-only`).
+
 The strided exit starts at zero, so training starts from the identity with a non-zero gradient
 into the exit. With Keras' default (Glorot) exit, the first steps spend themselves cancelling
 a large random residual. On PolyU's weak noise that stride-2 net stayed at the identity
@@ -55,6 +60,7 @@ class UNetConfig:
     growth: int = 2  # width factor per level (1 = constant width)
     skip: str = "concat"  # concat | add: how a decoder level takes its encoder skip
     clip: bool = False  # clamp the output to [0, 1]
+    stem: int = 0  # with a strided entry: channels of a full-resolution stem and head (0: none)
 
     @property
     def multiple(self) -> int:
@@ -78,10 +84,14 @@ def build_unet(config: UNetConfig, inputs):
     if config.skip not in ("concat", "add"):
         raise ValueError(f"unknown skip {config.skip!r}: concat | add")
     stride = _ENTRY_STRIDE[config.entry]
+    if config.stem and stride == 1:
+        raise ValueError("a full-resolution stem needs a strided entry (stride2 | stride4)")
     x = inputs
+    if config.stem:
+        x = stem = blocks.conv(inputs, config.stem, act=config.act, name="stem")
     if stride > 1:
         kernel = 3 if stride == 2 else stride
-        x = blocks.conv(inputs, config.width, kernel, strides=stride, act=config.act, name="entry")
+        x = blocks.conv(x, config.width, kernel, strides=stride, act=config.act, name="entry")
     skips = []
     for level in range(config.depth):
         width = config.width * config.growth**level
@@ -102,7 +112,13 @@ def build_unet(config: UNetConfig, inputs):
             x = layers.Concatenate(name=f"dec{level}_cat")([x, skips[level]])
         for i in range(config.convs_per_level):
             x = blocks.conv(x, width, act=config.act, name=f"dec{level}_conv{i}")
-    if stride > 1:
+    if config.stem:  # back to full resolution, the stem's features added, a 3×3 conv out
+        kind = "depth_to_space" if config.up == "depth_to_space" else "transpose"
+        x = blocks.learnt_up(x, config.stem, stride, kind, name="exit")
+        x = layers.Add(name="head_add")([x, stem])
+        x = blocks.activation(config.act, name="head_act")(x)
+        output = blocks.residual_output(inputs, x)
+    elif stride > 1:
         kind = "depth_to_space" if config.up == "depth_to_space" else "transpose"
         delta = blocks.learnt_up(x, 3, stride, kind, kernel_initializer="zeros", name="exit")
         output = layers.Add(name="residual")([inputs, delta])
