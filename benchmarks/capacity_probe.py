@@ -18,7 +18,8 @@ Writes `benchmarks/results/capacity-probe-<host>.{md,json}`.
 
 `--latency-only` trains nothing: it exports every candidate (FP32, 720×480) and times them
 in interleaved rounds, one thread, against the `fast` budget (15 ms on the reference machine,
-scaled by `fast`'s time here as in ladder.py). Writes `capacity-latency-<host>.{md,json}`.
+scaled by the `fast` candidate's time here: the `unet` preset `fast`, ladder.py's yardstick).
+Writes `capacity-latency-<host>.{md,json}`.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from model_files import tflite_model
@@ -14,6 +17,7 @@ from mobiledenoise.deploy.adaptive import (HIGH, LOW, THRESHOLDS, NoiseAdaptiveD
 from mobiledenoise.errors import UserError
 
 runner = CliRunner()
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 
 
 class _HalfwayToFlat:
@@ -66,7 +70,9 @@ def test_auto_wraps_shipped_models_with_their_own_thresholds_and_runs_others_onc
     for model in (None, "default", "fast"):
         wrapped = with_passes(base, "auto", model)
         assert (wrapped.low, wrapped.high) == THRESHOLDS[model or "default"]
-    assert THRESHOLDS["fast"][0] > THRESHOLDS["default"][0]  # fast removes more texture
+    for name, thresholds in THRESHOLDS.items():  # what adaptive_passes.py measured
+        measured = json.loads((RESULTS / f"adaptive-passes-{name}-vm.json").read_text())
+        assert thresholds == (measured["low"], measured["high"]), name
     assert with_passes(base, "auto", "mine.tflite") is base
     assert with_passes(base, "1", "default") is base
 

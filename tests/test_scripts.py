@@ -153,21 +153,27 @@ def test_snapshots_lists_the_start_and_every_kept_step_and_refuses_a_run_without
     assert [label for label, _ in every_8] == [f"start ({tmp_path / 'plain'})", "step 8"]
 
 
-def test_ladder_scales_each_budget_by_fast_at_the_same_precision():
+def test_ladder_scales_each_budget_by_the_yardstick_at_the_same_precision():
     sys.path.insert(0, str(BENCHMARKS))
     import ladder
 
     # a machine 2x slower than the reference in float, 8x in int8 (no fast int8 kernels)
-    fast_fp32, fast_int8 = 2 * ladder.REFERENCE_FAST_MS["fp32"], 8 * ladder.REFERENCE_FAST_MS["int8"]
-    table = ladder.rows({("fast", "fp32"): fast_fp32, ("fast", "int8"): fast_int8,
-                         ("default", "fp32"): 6 * fast_fp32, ("default", "int8"): 4 * fast_int8})
+    ref = ladder.REFERENCE_FAST_MS
+    yard_fp32, yard_int8 = 2 * ref["fp32"], 8 * ref["int8"]
+    table = ladder.rows({(ladder.YARDSTICK, "fp32"): yard_fp32,
+                         (ladder.YARDSTICK, "int8"): yard_int8,
+                         ("fast", "fp32"): 1.25 * yard_fp32, ("fast", "int8"): 1.5 * yard_int8,
+                         ("default", "fp32"): 6 * yard_fp32, ("default", "int8"): 4 * yard_int8})
     by_key = {(r["model"], r["precision"]): r for r in table}
-    assert by_key["default", "fp32"]["x_fast"] == 6.0 and by_key["default", "int8"]["x_fast"] == 4.0
-    assert by_key["default", "fp32"]["reference_ms"] == round(6 * ladder.REFERENCE_FAST_MS["fp32"], 1)
+    assert by_key["default", "fp32"]["x_yardstick"] == 6.0
+    assert by_key["default", "int8"]["x_yardstick"] == 4.0
+    assert by_key["default", "fp32"]["reference_ms"] == round(6 * ref["fp32"], 1)
     assert by_key["default", "fp32"]["within"] is False  # 64.2 ms > 60 ms
-    assert by_key["default", "int8"]["reference_ms"] == round(4 * ladder.REFERENCE_FAST_MS["int8"], 1)
+    assert by_key["default", "int8"]["reference_ms"] == round(4 * ref["int8"], 1)
     assert by_key["default", "int8"]["within"] is False  # 28.4 ms > 25 ms
+    assert by_key["fast", "fp32"]["reference_ms"] == round(1.25 * ref["fp32"], 1)  # 13.4 ms
     assert by_key["fast", "fp32"]["within"] is True and by_key["fast", "int8"]["within"] is None
+    assert by_key[ladder.YARDSTICK, "fp32"]["within"] is None  # no budget of its own
 
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"

@@ -33,7 +33,7 @@ from mobiledenoise.deploy.strength import blend
 # Per shipped model, the std (8-bit units) of what the first pass removed where the second
 # pass starts (LOW) and where it is applied in full (HIGH):
 # benchmarks/results/adaptive-passes-{default,fast}-vm.md.
-THRESHOLDS = {"default": (10.0, 16.0), "fast": (11.0, 17.0)}
+THRESHOLDS = {"default": (10.0, 16.0), "fast": (10.0, 16.0)}
 LOW, HIGH = THRESHOLDS["default"]
 SAMPLE_ROWS = 4  # the removed std is measured on every 4th row (a 12 MP photo: no big copy)
 

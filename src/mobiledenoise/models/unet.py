@@ -27,9 +27,11 @@ run, not a study.
 
 Presets: `mobile` (width 8, full resolution, 2.95 GMAC at 720×480, 80 k parameters, output
 clamped to [0, 1]) was the first shipped model; `fast` (width 16/32/64, depth 3, one conv per
-level, added skips, half resolution: 1.01 GMAC, 136 k parameters, clamped) is the shipped
-`fast` model: ~5× faster than `mobile` at 720×480 on one CPU thread. The shipped `default` is
-`fast` with `entry="full"` and `up="depth_to_space"` (4.1 GMAC; recipes/default.yaml).
+level, added skips, half resolution: 1.01 GMAC, 136 k parameters, clamped) was the first and
+second shipped `fast`: ~5× faster than `mobile` at 720×480 on one CPU thread. The shipped
+`fast` is that preset with `stem=8, width=12` (0.80 GMAC, 78 k parameters; recipes/fast.yaml),
+the shipped `default` with `entry="full"` and `up="depth_to_space"` (4.1 GMAC;
+recipes/default.yaml).
 
 Exported form (the registry's deploy hook, `transforms.deploy_learnt_up`): every stride-s
 transposed conv (the `up`s and a strided entry's exit) as the same map written as a 1×1 conv +
