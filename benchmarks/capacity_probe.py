@@ -16,10 +16,11 @@ A specialist that cannot approach NLM on phone noise when it sees nothing else i
 its architecture; one that can says the shipped training mix is what limits.
 Writes `benchmarks/results/capacity-probe-<host>.{md,json}`.
 
-`--latency-only` trains nothing: it exports every candidate (FP32, 720×480) and times them
-in interleaved rounds, one thread, against the `fast` budget (15 ms on the reference machine,
-scaled by the `fast` candidate's time here: the `unet` preset `fast`, ladder.py's yardstick).
-Writes `capacity-latency-<host>.{md,json}`.
+`--latency-only` trains nothing: it exports every candidate (FP32 and INT8, 720×480, untrained:
+speed depends on the layout) and times them in interleaved rounds, one thread, against the
+ladder's budgets (ladder.py: `fast` 15 ms FP32, `default` 60 ms FP32 and 25 ms INT8 on the
+reference machine, scaled by the `fast` candidate's time here at the same precision: the `unet`
+preset `fast`, ladder.py's yardstick). Writes `capacity-latency-<host>.{md,json}`.
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ CANDIDATES = {  # unet configs
               "clip": True, "up": "depth_to_space", "stem": 4},
     "stem8_w12": {"width": 12, "depth": 3, "convs_per_level": 1, "entry": "stride2",
                   "skip": "add", "clip": True, "up": "depth_to_space", "stem": 8},
+    # Within `default`'s 60 ms FP32 and 25 ms INT8? `default` itself is full16; wider stems.
+    **{f"stem{stem}_w{width}": {"width": width, "depth": 3, "convs_per_level": 1,
+                                "entry": "stride2", "skip": "add", "clip": True,
+                                "up": "depth_to_space", "stem": stem}
+       for stem, width in ((16, 24), (24, 24), (16, 32))},
 }
 PROBED = ("fast", "quality", "full16")  # the candidates trained by default
 PATCH, BATCH = 128, 16
@@ -167,8 +173,11 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+PRECISIONS = ("fp32", "int8")
+
+
 def time_candidates(names: list[str], rounds: int) -> dict[str, dict]:
-    """Median over `rounds` interleaved rounds of each exported candidate's median ms."""
+    """Per candidate and precision, the median over `rounds` interleaved rounds of its median ms."""
     import statistics
     import tempfile
 
@@ -177,40 +186,62 @@ def time_candidates(names: list[str], rounds: int) -> dict[str, dict]:
     from mobiledenoise.deploy.runtime import TFLiteDenoiser
     from mobiledenoise.models import build_model
 
+    calibration = [np.random.default_rng(i).random((480, 720, 3), dtype=np.float32)
+                   for i in range(2)]
     rows, runners = {}, {}
     with tempfile.TemporaryDirectory() as folder:
         for name in names:
             model = build_model("unet", CANDIDATES[name])
-            path = Path(folder) / f"{name}.tflite"
-            export_model(model, path, overwrite=True)
-            runners[name] = TFLiteDenoiser(path, threads=1)
-            rows[name] = {"params": int(model.count_params()), "round_ms": []}
+            rows[name] = {"params": int(model.count_params())}
+            for precision in PRECISIONS:
+                path = Path(folder) / f"{name}_{precision}.tflite"
+                export_model(model, path, calibration if precision == "int8" else None,
+                             precision, overwrite=True)
+                runners[name, precision] = TFLiteDenoiser(path, threads=1)
+                rows[name][f"{precision}_round_ms"] = []
         for _ in range(rounds):
-            for name, runner in runners.items():
-                rows[name]["round_ms"].append(round(benchmark(runner, runs=10).median_ms, 2))
+            for (name, precision), runner in runners.items():
+                rows[name][f"{precision}_round_ms"].append(
+                    round(benchmark(runner, runs=10).median_ms, 2))
     for row in rows.values():
-        row["fp32_ms"] = round(statistics.median(row["round_ms"]), 1)
+        for precision in PRECISIONS:
+            row[f"{precision}_ms"] = round(statistics.median(row[f"{precision}_round_ms"]), 1)
     return rows
+
+
+def rung(reference_ms: dict) -> str:
+    """The cheapest ladder rung whose budgets (ladder.BUDGETS_MS) a layout meets, or `over`."""
+    from ladder import BUDGETS_MS
+
+    for name in ("fast", "default"):
+        budgets = {p: ms for (model, p), ms in BUDGETS_MS.items() if model == name}
+        if all(reference_ms[p] <= ms for p, ms in budgets.items()):
+            return name
+    return "over"
 
 
 def latency_markdown(result: dict) -> str:
     from ladder import BUDGETS_MS, REFERENCE_FAST_MS
 
-    fast_ms, budget = result["rows"]["fast"]["fp32_ms"], BUDGETS_MS[("fast", "fp32")]
-    lines = [f"# Layouts against `fast`'s budget (`{result['host']}`)", "",
+    fast = result["rows"]["fast"]
+    budgets = ", ".join(f"`{m}` {p.upper()} {ms:g} ms" for (m, p), ms in BUDGETS_MS.items())
+    lines = [f"# Layouts against the ladder's budgets (`{result['host']}`)", "",
              "`benchmarks/capacity_probe.py --latency-only`: each `unet` candidate exported "
-             f"FP32 at 720×480, timed on one thread in {result['rounds']} interleaved rounds "
-             "(median of the rounds' medians of 10 runs). On the reference: the ratio to `fast` "
-             f"times `fast`'s {REFERENCE_FAST_MS['fp32']} ms there; the budget is {budget:g} ms.",
-             "", "| candidate | config | params | ms here | × fast | on the reference | within |",
-             "|---|---|---|---|---|---|---|"]
+             f"FP32 and INT8 at 720×480, untrained, timed on one thread in {result['rounds']} "
+             "interleaved rounds (median of the rounds' medians of 10 runs). On the reference: "
+             "the ratio to `fast` (the first `fast`'s layout) at the same precision times its "
+             f"time there (FP32 {REFERENCE_FAST_MS['fp32']} ms, INT8 {REFERENCE_FAST_MS['int8']} "
+             f"ms). Budgets: {budgets}. Rung: the cheapest rung whose budgets it meets.", "",
+             "| candidate | config | params | FP32 ms here | × fast | INT8 ms here | × fast | "
+             "on the reference FP32 / INT8 | rung |", "|---|---|---|---|---|---|---|---|---|"]
     for name, row in result["rows"].items():
-        ratio = row["fp32_ms"] / fast_ms
-        reference = ratio * REFERENCE_FAST_MS["fp32"]
+        ratio = {p: row[f"{p}_ms"] / fast[f"{p}_ms"] for p in PRECISIONS}
+        reference = {p: ratio[p] * REFERENCE_FAST_MS[p] for p in PRECISIONS}
         changes = {k: v for k, v in CANDIDATES[name].items() if CANDIDATES["fast"].get(k) != v}
         config = ", ".join(f"{k}={v}" for k, v in changes.items()) or "–"
-        lines.append(f"| {name} | {config} | {row['params']:,} | {row['fp32_ms']} | {ratio:.2f} | "
-                     f"{reference:.1f} ms | {'yes' if reference <= budget else 'no'} |")
+        lines.append(f"| {name} | {config} | {row['params']:,} | {row['fp32_ms']} | "
+                     f"{ratio['fp32']:.2f} | {row['int8_ms']} | {ratio['int8']:.2f} | "
+                     f"{reference['fp32']:.1f} / {reference['int8']:.1f} ms | {rung(reference)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -99,8 +99,20 @@ def test_capacity_probe_latency_only_times_fast_beside_the_candidates(tmp_path):
     stem4 = build_model("unet", {"width": 16, "depth": 3, "convs_per_level": 1, "entry": "stride2",
                                  "skip": "add", "up": "depth_to_space", "stem": 4})
     assert rows["stem4"]["params"] == stem4.count_params() > rows["fast"]["params"]
-    assert all(len(row["round_ms"]) == 1 and row["fp32_ms"] > 0 for row in rows.values())
+    for row in rows.values():  # both precisions, every round
+        assert len(row["fp32_round_ms"]) == len(row["int8_round_ms"]) == 1
+        assert row["fp32_ms"] > 0 and row["int8_ms"] > 0
     assert "| stem4 | stem=4 |" in (tmp_path / f"capacity-latency-{HOST}.md").read_text()
+
+
+def test_capacity_probe_puts_a_layout_on_the_cheapest_rung_whose_budgets_it_meets():
+    sys.path.insert(0, str(BENCHMARKS))
+    import capacity_probe
+
+    assert capacity_probe.rung({"fp32": 13.3, "int8": 9.0}) == "fast"
+    assert capacity_probe.rung({"fp32": 35.0, "int8": 18.6}) == "default"
+    assert capacity_probe.rung({"fp32": 49.6, "int8": 25.9}) == "over"  # INT8 binds
+    assert capacity_probe.rung({"fp32": 61.0, "int8": 20.0}) == "over"
 
 
 @pytest.mark.parametrize("script, flag", [("capacity_probe.py", "--steps"),
