@@ -181,31 +181,17 @@ def time_candidates(names: list[str], rounds: int) -> dict[str, dict]:
     import statistics
     import tempfile
 
-    from mobiledenoise.deploy.bench import benchmark
-    from mobiledenoise.deploy.export import export_model
-    from mobiledenoise.deploy.runtime import TFLiteDenoiser
+    from ladder import export_layouts, time_rounds
+
     from mobiledenoise.models import build_model
 
-    calibration = [np.random.default_rng(i).random((480, 720, 3), dtype=np.float32)
-                   for i in range(2)]
-    rows, runners = {}, {}
+    models = {name: build_model("unet", CANDIDATES[name]) for name in names}
     with tempfile.TemporaryDirectory() as folder:
-        for name in names:
-            model = build_model("unet", CANDIDATES[name])
-            rows[name] = {"params": int(model.count_params())}
-            for precision in PRECISIONS:
-                path = Path(folder) / f"{name}_{precision}.tflite"
-                export_model(model, path, calibration if precision == "int8" else None,
-                             precision, overwrite=True)
-                runners[name, precision] = TFLiteDenoiser(path, threads=1)
-                rows[name][f"{precision}_round_ms"] = []
-        for _ in range(rounds):
-            for (name, precision), runner in runners.items():
-                rows[name][f"{precision}_round_ms"].append(
-                    round(benchmark(runner, runs=10).median_ms, 2))
-    for row in rows.values():
-        for precision in PRECISIONS:
-            row[f"{precision}_ms"] = round(statistics.median(row[f"{precision}_round_ms"]), 1)
+        timed = time_rounds(export_layouts(models, Path(folder)), rounds, runs=10)
+    rows = {name: {"params": int(model.count_params())} for name, model in models.items()}
+    for (name, precision), values in timed.items():
+        rows[name][f"{precision}_round_ms"] = [round(ms, 2) for ms in values]
+        rows[name][f"{precision}_ms"] = round(statistics.median(values), 1)
     return rows
 
 

@@ -49,26 +49,33 @@ def shipped_files() -> dict[tuple[str, str], Path]:
             for name in SHIPPED if name not in ALIASES for precision in ("fp32", "int8")}
 
 
-def yardstick_files(folder: Path) -> dict[tuple[str, str], Path]:
-    """The yardstick layout exported FP32 and INT8 into `folder` (untrained weights)."""
+def export_layouts(models: dict, folder: Path) -> dict[tuple[str, str], Path]:
+    """Each (untrained) model exported FP32 and INT8 into `folder`, keyed (name, precision):
+    speed depends on the layout, not the weights, so random images calibrate the INT8 file."""
     import numpy as np
 
     from mobiledenoise.deploy.export import export_model
-    from mobiledenoise.models import build_model
 
-    model = build_model("unet", preset="fast")
     calibration = [np.random.default_rng(i).random((480, 720, 3), dtype=np.float32)
                    for i in range(2)]
     files = {}
-    for precision in ("fp32", "int8"):
-        files[YARDSTICK, precision] = folder / f"yardstick_{precision}.tflite"
-        export_model(model, files[YARDSTICK, precision],
-                     calibration if precision == "int8" else None, precision)
+    for name, model in models.items():
+        for precision in ("fp32", "int8"):
+            files[name, precision] = folder / f"{name}_{precision}.tflite"
+            export_model(model, files[name, precision],
+                         calibration if precision == "int8" else None, precision)
     return files
 
 
-def time_files(files: dict, rounds: int, runs: int) -> dict:
-    """Median over rounds of each file's median ms; every round times every file once."""
+def yardstick_files(folder: Path) -> dict[tuple[str, str], Path]:
+    """The yardstick layout exported FP32 and INT8 into `folder` (untrained weights)."""
+    from mobiledenoise.models import build_model
+
+    return export_layouts({YARDSTICK: build_model("unet", preset="fast")}, folder)
+
+
+def time_rounds(files: dict, rounds: int, runs: int) -> dict[tuple[str, str], list[float]]:
+    """Each file's median ms in every round; every round times every file once."""
     from rich.progress import track
 
     from mobiledenoise.deploy.bench import benchmark
@@ -79,7 +86,13 @@ def time_files(files: dict, rounds: int, runs: int) -> dict:
     for _ in track(range(rounds), description="timing rounds"):
         for key, runner in runners.items():
             medians[key].append(benchmark(runner, runs=runs, warmup=3).median_ms)
-    return {key: statistics.median(values) for key, values in medians.items()}
+    return medians
+
+
+def time_files(files: dict, rounds: int, runs: int) -> dict:
+    """Median over rounds of each file's median ms (`time_rounds`)."""
+    return {key: statistics.median(values)
+            for key, values in time_rounds(files, rounds, runs).items()}
 
 
 def rows(ms: dict) -> list[dict]:
