@@ -129,6 +129,27 @@ def test_benchmark_counts_below_one_are_refused_before_any_work(script, flag, tm
         "of at least 1, received '0'; see --help"]
 
 
+def test_int8_ranges_refuses_kodak24_as_a_choosing_set(tmp_path):
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "int8_ranges.py"), str(tmp_path),
+                           "--clean", "../shared/data/clean_photos/kodak24",
+                           "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and not (tmp_path / "out").exists()
+    assert done.stderr.strip().splitlines() == [
+        "Error: expected training-side clean photos for --clean, received kodak24, which is "
+        "validation only; use e.g. clean_photos/cbsd68"]
+
+
+def test_int8_ranges_chooses_the_smallest_worst_loss_over_the_choosing_sets():
+    sys.path.insert(0, str(BENCHMARKS))
+    import int8_ranges
+
+    train, clean = (f"{name} loss_db" for name in int8_ranges.CHOOSING)
+    rows = [{"percentile": 99.99, train: 0.10, clean: 0.22, "validation scenes loss_db": 0.0},
+            {"percentile": 99.999, train: 0.13, clean: 0.11, "validation scenes loss_db": 0.9}]
+    assert min(rows, key=int8_ranges.worst_choosing_loss)["percentile"] == 99.999
+
+
 def _snapshots(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(BENCHMARKS / "snapshots.py"), *args],
                           capture_output=True, text=True, timeout=300)
