@@ -27,7 +27,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from mobiledenoise.errors import ScriptParser, UserError  # noqa: E402
+from mobiledenoise.errors import ScriptParser, UserError, at_least_one  # noqa: E402
 from mobiledenoise.evaluate.metrics import CHALLENGE_SIZE  # noqa: E402
 
 SIZE = CHALLENGE_SIZE
@@ -39,11 +39,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("run", type=Path, help="run folder (from `mobiledenoise train --out`)")
     parser.add_argument("--data", type=Path, default=Path("../shared/data/polyu_cropped"))
     parser.add_argument("--weights", default="last", choices=["best", "last"])
-    parser.add_argument("--percentiles", type=float, nargs="+", default=[100, 99.999, 99.998, 99.995, 99.99, 99.9])
+    parser.add_argument("--percentiles", type=float, nargs="+",
+                        default=[100, 99.999, 99.998, 99.995, 99.99, 99.9])
     parser.add_argument("--clean", type=Path, nargs="+", default=[CLEAN_PHOTOS],
                         help="folders of clean photos scored as their own input (not kodak24)")
-    parser.add_argument("--clean-limit", type=int, default=24, help="clean photos per folder")
-    parser.add_argument("--synthetic", type=float, default=0.1, help="calibration share with synthetic noise")
+    parser.add_argument("--clean-limit", type=at_least_one, default=24,
+                        help="clean photos per folder")
+    parser.add_argument("--synthetic", type=float, default=0.1,
+                        help="calibration share with synthetic noise")
     parser.add_argument("--name", help="result files int8-ranges-NAME-<host>.* (e.g. the model)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     return parser.parse_args(argv)
@@ -61,6 +64,10 @@ def main(argv=None) -> None:
     if any(folder.name == "kodak24" for folder in args.clean):
         raise UserError("expected training-side clean photos for --clean, received kodak24, "
                         "which is validation only; use e.g. clean_photos/cbsd68")
+    missing = [str(folder) for folder in args.clean if not folder.is_dir()]
+    if missing:
+        raise UserError(f"expected folders of clean photos for --clean, received "
+                        f"{', '.join(missing)}, which do not exist; check the paths")
     from rich.progress import track
 
     from mobiledenoise.data.calibration import calibration_patches
@@ -98,11 +105,13 @@ def main(argv=None) -> None:
     stem = args.out / "-".join(["int8-ranges", *([args.name] if args.name else []), host])
     args.out.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2))
-    lines = [f"INT8 loss to FP32 (dB) of `{args.run}` ({args.weights} weights), by activation range.",
-             "", "| ranges | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets)]
+    lines = [f"INT8 loss to FP32 (dB) of `{args.run}` ({args.weights} weights), by "
+             "activation range.", "",
+             "| ranges | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets)]
     for row in rows:
         label = "min/max" if row["percentile"] >= 100 else f"{row['percentile']:g}th percentile"
-        lines.append(f"| {label} | " + " | ".join(f"{row[f'{n} loss_db']:.3f}" for n in sets) + " |")
+        losses = " | ".join(f"{row[f'{n} loss_db']:.3f}" for n in sets)
+        lines.append(f"| {label} | {losses} |")
     lines += ["", "FP32 PSNR: " + ", ".join(f"{n} {v:.2f} dB" for n, v in fp32.items()),
               "", f"Chosen (smallest worst loss over {' and '.join(CHOOSING)}): "
               + ("min/max" if chosen >= 100 else f"the {chosen:g}th percentile")]

@@ -116,10 +116,11 @@ def test_capacity_probe_puts_a_layout_on_the_cheapest_rung_whose_budgets_it_meet
 
 
 @pytest.mark.parametrize("script, flag", [("capacity_probe.py", "--steps"),
+                                          ("int8_ranges.py", "--clean-limit"),
                                           ("capacity_probe.py", "--bank"),
                                           ("snapshots.py", "--every")])
 def test_benchmark_counts_below_one_are_refused_before_any_work(script, flag, tmp_path):
-    args = [str(tmp_path)] if script == "snapshots.py" else []
+    args = [str(tmp_path)] if script in ("snapshots.py", "int8_ranges.py") else []
     done = subprocess.run([sys.executable, str(BENCHMARKS / script), *args, flag, "0",
                            "--out", str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=300)
@@ -129,15 +130,17 @@ def test_benchmark_counts_below_one_are_refused_before_any_work(script, flag, tm
         "of at least 1, received '0'; see --help"]
 
 
-def test_int8_ranges_refuses_kodak24_as_a_choosing_set(tmp_path):
+@pytest.mark.parametrize("folder, error", [
+    ("../shared/data/clean_photos/kodak24", "Error: expected training-side clean photos for "
+     "--clean, received kodak24, which is validation only; use e.g. clean_photos/cbsd68"),
+    ("no_such_folder", "Error: expected folders of clean photos for --clean, received "
+     "no_such_folder, which do not exist; check the paths")])
+def test_int8_ranges_refuses_kodak24_or_a_missing_clean_folder(folder, error, tmp_path):
     done = subprocess.run([sys.executable, str(BENCHMARKS / "int8_ranges.py"), str(tmp_path),
-                           "--clean", "../shared/data/clean_photos/kodak24",
-                           "--out", str(tmp_path / "out")],
+                           "--clean", folder, "--out", str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and not (tmp_path / "out").exists()
-    assert done.stderr.strip().splitlines() == [
-        "Error: expected training-side clean photos for --clean, received kodak24, which is "
-        "validation only; use e.g. clean_photos/cbsd68"]
+    assert done.stderr.strip().splitlines() == [error]
 
 
 def test_int8_ranges_chooses_the_smallest_worst_loss_over_the_choosing_sets():
