@@ -59,29 +59,32 @@ def worst_choosing_loss(row: dict) -> float:
     return max(row[f"{name} loss_db"] for name in CHOOSING)
 
 
+def chosen_percentile(rows: list[dict]) -> float:
+    """The setting with the smallest worst loss over the choosing sets."""
+    return min(rows, key=worst_choosing_loss)["percentile"]
+
+
+def range_label(percentile: float) -> str:
+    return "min/max" if percentile >= 100 else f"{percentile:g}th percentile"
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     if any(folder.name == "kodak24" for folder in args.clean):
         raise UserError("expected training-side clean photos for --clean, received kodak24, "
                         "which is validation only; use e.g. clean_photos/cbsd68")
-    missing = [str(folder) for folder in args.clean if not folder.is_dir()]
-    if missing:
-        raise UserError(f"expected folders of clean photos for --clean, received "
-                        f"{', '.join(missing)}, which do not exist; check the paths")
     from rich.progress import track
 
     from mobiledenoise.data.calibration import calibration_patches
-    from mobiledenoise.data.imageio import is_image_path
-    from mobiledenoise.data.pairs import Pair, find_pairs, split_by_scene
+    from mobiledenoise.data.pairs import find_clean_images, find_pairs, split_by_scene
     from mobiledenoise.deploy.convert import to_tflite
     from mobiledenoise.deploy.runtime import TFLiteDenoiser
     from mobiledenoise.evaluate.runner import evaluate_pairs
     from mobiledenoise.models.registry import deployable
     from mobiledenoise.train.runs import load_model
 
+    clean = [pair for folder in args.clean for pair in find_clean_images(folder)[:args.clean_limit]]
     train, val = split_by_scene(find_pairs(args.data))
-    clean = [Pair(f"{folder.name}/{f.stem}", f, f) for folder in args.clean
-             for f in sorted(p for p in folder.iterdir() if is_image_path(p))[:args.clean_limit]]
     sets = dict(zip(CHOOSING, (train[::2], clean))) | {"validation scenes": val}
     model = deployable(load_model(args.run, weights=args.weights))
 
@@ -98,7 +101,7 @@ def main(argv=None) -> None:
                               range_percentile=None if percentile >= 100 else percentile))
         rows.append({"percentile": percentile, **{f"{name} loss_db": fp32[name] - int8[name]
                                                   for name in sets}})
-    chosen = min(rows, key=worst_choosing_loss)["percentile"]
+    chosen = chosen_percentile(rows)
     result = {"run": str(args.run), "weights": args.weights, "fp32_psnr": fp32, "rows": rows,
               "chosen_percentile": chosen}
     host = socket.gethostname().split(".")[0]
@@ -109,12 +112,11 @@ def main(argv=None) -> None:
              "activation range.", "",
              "| ranges | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets)]
     for row in rows:
-        label = "min/max" if row["percentile"] >= 100 else f"{row['percentile']:g}th percentile"
         losses = " | ".join(f"{row[f'{n} loss_db']:.3f}" for n in sets)
-        lines.append(f"| {label} | {losses} |")
+        lines.append(f"| {range_label(row['percentile'])} | {losses} |")
     lines += ["", "FP32 PSNR: " + ", ".join(f"{n} {v:.2f} dB" for n, v in fp32.items()),
               "", f"Chosen (smallest worst loss over {' and '.join(CHOOSING)}): "
-              + ("min/max" if chosen >= 100 else f"the {chosen:g}th percentile")]
+              + range_label(chosen)]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
