@@ -16,6 +16,7 @@ does to a heavily noisy photo; a run trained with `unrolled_passes: 2` is made f
 sidd_mini and kodak24 are never trained on; this script only watches them. A run is judged
 against its control on all four sets together, never on one.
 Writes `benchmarks/results/snapshots-<name>-<host>.{md,json}` (name: the runs' folder names).
+A rerun rewrites the tables and keeps the notes written under them in the `.md`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ sys.path.insert(0, str(REPO / "src"))
 from mobiledenoise.errors import ScriptParser, at_least_one  # noqa: E402
 
 SETS = ("polyu_val", "sidd_val", "sidd_other", "kodak_clean")
+NOTES_MARK = "<!-- notes below this line are kept when snapshots.py rewrites the tables -->"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -111,6 +113,24 @@ def markdown(rows: list[dict], setup: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def kept_notes(old: str) -> str:
+    """What a person wrote under the tables of an earlier results file: everything after
+    NOTES_MARK, or in a file written before the mark existed, everything after the first
+    table."""
+    if NOTES_MARK in old:
+        return old.split(NOTES_MARK, 1)[1].lstrip("\n")
+    lines = old.splitlines()
+    first_row = next((i for i, line in enumerate(lines) if line.startswith("|")), len(lines))
+    after = next((i for i in range(first_row, len(lines)) if not lines[i].startswith("|")),
+                 len(lines))
+    return "\n".join(lines[after:]).strip("\n")
+
+
+def with_notes(tables: str, old: str | None) -> str:
+    notes = kept_notes(old) if old else ""
+    return tables + "\n" + NOTES_MARK + "\n" + (f"\n{notes.rstrip()}\n" if notes else "")
+
+
 def main(argv=None) -> int:
     from mobiledenoise.errors import UserError
     from mobiledenoise.evaluate.runner import evaluate_pairs
@@ -126,9 +146,12 @@ def main(argv=None) -> int:
                            round(evaluate_pairs(lambda x: x, v, progress=False).psnr, 3))
                        for k, v in sets.items()}}
     rows = [row for run in args.runs for row in score_run(run, sets, args.every, args.passes)]
-    stem = args.out / f"snapshots-{args.name or '-'.join(r.name for r in args.runs)}-{setup['host']}"
+    name = args.name or "-".join(run.name for run in args.runs)
+    stem = args.out / f"snapshots-{name}-{setup['host']}"
     write_json_atomically(stem.with_suffix(".json"), {"setup": setup, "rows": rows}, indent=1)
-    write_text_atomically(stem.with_suffix(".md"), markdown(rows, setup))
+    report = stem.with_suffix(".md")
+    old = report.read_text() if report.is_file() else None
+    write_text_atomically(report, with_notes(markdown(rows, setup), old))
     print(f"wrote {stem}.md")
     return 0
 

@@ -189,6 +189,25 @@ def test_snapshots_lists_the_start_and_every_kept_step_and_refuses_a_run_without
     assert [label for label, _ in every_8] == [f"start ({tmp_path / 'plain'})", "step 8"]
 
 
+def test_snapshots_rewrite_keeps_the_notes_under_the_tables():
+    sys.path.insert(0, str(BENCHMARKS))
+    import snapshots
+
+    setup = {"host": "vm", "kodak": 2, "input": {"polyu_val": 35.0}}
+    row = {"run": "r", "weights": "step 8", **{name: 30.0 for name in snapshots.SETS}}
+    tables = snapshots.markdown([row], setup)
+    # a file from before the mark: the notes are what follows the first table
+    legacy = tables + "\nThe 0.6 run leads at every step.\n"
+    first = snapshots.with_notes(tables, legacy)
+    assert first.endswith("The 0.6 run leads at every step.\n")
+    # a rerun with new numbers: new tables, the same notes, once
+    row[snapshots.SETS[0]] = 31.0
+    second = snapshots.with_notes(snapshots.markdown([row], setup), first)
+    assert "31.00" in second and "30.00 | 30.00 | 30.00 | 30.00" not in second
+    assert second.count("The 0.6 run leads at every step.") == 1
+    assert snapshots.with_notes(tables, None).rstrip().endswith(snapshots.NOTES_MARK)
+
+
 def test_ladder_scales_each_budget_by_the_yardstick_at_the_same_precision():
     sys.path.insert(0, str(BENCHMARKS))
     import ladder
