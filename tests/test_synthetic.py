@@ -103,7 +103,8 @@ def test_noise_is_correlated_between_neighbours_like_demosaiced_sensor_noise():
 @pytest.mark.parametrize("share,low,high", [(0.0, 0.2, 1.0), (0.5, 0.1, 0.35), (1.0, -0.05, 0.05)])
 def test_white_share_moves_the_noise_from_demosaiced_to_white(share, low, high):
     flat = np.full((256, 256, 3), 0.5, np.float32)
-    levels = syn.NoiseLevels(shot_range=(5e-3, 5.0001e-3), bit_depths=(), white_share=(share, share))
+    levels = syn.NoiseLevels(shot_range=(5e-3, 5.0001e-3), bit_depths=(),
+                             white_share=(share, share))
     noisy, target = syn.SyntheticNoise(levels, seed=5)(flat)
     noise = noisy - target
     lag1 = np.mean([np.corrcoef(noise[:, :-1, c].ravel(), noise[:, 1:, c].ravel())[0, 1]
@@ -189,9 +190,10 @@ def test_reduce_chroma_keeps_the_luma_of_the_noise():
     assert _chroma_to_luma(reduced) < 0.1 * _chroma_to_luma(noise)
 
 
-def test_calibrated_preset_reaches_phone_noise_and_beyond(astronaut):
+@pytest.mark.parametrize("preset", ["calibrated", "camera_wide_night"])
+def test_night_presets_reach_phone_noise_and_beyond(astronaut, preset):
     # SIDD phone pairs have noise std ≈ 17–20 /255; the preset must cover that and more.
-    synth = syn.SyntheticNoise("calibrated", seed=1)
+    synth = syn.SyntheticNoise(preset, seed=1)
     stds = [float(np.std(np.subtract(*synth(astronaut)))) * 255 for _ in range(60)]
     assert np.percentile(stds, 5) < 3.0
     assert np.mean(np.array(stds) > 17.0) > 0.15

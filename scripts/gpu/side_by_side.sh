@@ -5,6 +5,9 @@
 #   onepass: the same fine-tune, one pass (its control)
 #   base:    recipes/default.yaml from scratch (training time: does stage 1 gain from 1.6x the steps?)
 #   wide:    the same at width 48, two convs per level (capacity)
+# The recipes have changed since that run (recipes/default*.yaml now carry a 16-channel stem and
+# 60 % synthetic noise): run as is, it repeats the design on today's default (`wide` keeps the
+# stem). To repeat the 2026-11-30 runs themselves, check out 330f25e first.
 # The machine holds the packed data (scripts/pack_gpu_data.py) at ../shared/data; its full-size
 # noisy PolyU frames are not packed, hence train_only=[].
 # usage: scripts/gpu/side_by_side.sh SECONDS_OF_TRAINING OUTDIR DATA_THREADS INIT_RUN
@@ -22,7 +25,7 @@ python3 scripts/gpu/train_until.py recipes/default_finetune.yaml $out/onepass --
 p2=$!
 python3 scripts/gpu/train_until.py recipes/default.yaml $out/base --deadline $deadline --set keep_snapshots=true $common > $out/base.log 2>&1 &
 p3=$!
-python3 scripts/gpu/train_until.py recipes/default.yaml $out/wide --deadline $deadline $common --set 'model_config={width: 48, convs_per_level: 2}' > $out/wide.log 2>&1 &
+python3 scripts/gpu/train_until.py recipes/default.yaml $out/wide --deadline $deadline $common --set 'model_config={stem: 16, width: 48, convs_per_level: 2}' > $out/wide.log 2>&1 &
 p4=$!
 ( sleep $((secs + 50)); kill -TERM $p1 $p2 $p3 $p4 2>/dev/null ) &  # they checkpoint on SIGTERM
 sleep 120; uptime; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv

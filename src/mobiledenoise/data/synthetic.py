@@ -105,6 +105,9 @@ PRESETS: dict[str, NoiseLevels] = {
     # trained on demosaiced noise alone removes it (+6.6 dB at std 18, lag-1 0.78) but barely
     # touches white noise of the same std (+1.5 dB), and real phone noise sits in between.
     "camera_wide": NoiseLevels(white_share=(0.0, 1.0)),
+    # `camera_wide` up to night-time phones (shot 5e-2, std ≈ 30 /255 mid-grey): `camera_wide`
+    # stops at shot 0.01, below the heaviest levels `benchmarks/vs_classical.py` scores.
+    "camera_wide_night": NoiseLevels(shot_range=(2e-5, 5e-2), white_share=(0.0, 1.0)),
     # `camera_wide` with half of the cameras rendering without the S-curve, so the noise's
     # shadows/mid-tones ratio spans DSLR-like (~0.8) to phone-like (~1.4-1.5, SIDD 1.46-1.62).
     # Measured, not shipped: 1,000 fine-tuning steps of `default` on it (as
