@@ -26,7 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
-from mobiledenoise.errors import ScriptParser, UserError, at_least_one, run_script  # noqa: E402
+from mobiledenoise.errors import ScriptParser, UserError, at_least_one, run_script
 
 WEIGHTS = REPO / "src" / "mobiledenoise" / "weights"
 JPEG_QUALITY = 90  # as vs_classical.py
@@ -80,6 +80,7 @@ def noisy_photos(files: list[Path], preset: str, shot: float) -> list[tuple[np.n
 
 def main(argv=None) -> int:
     import classical
+
     from mobiledenoise.data.imageio import from_float
     from mobiledenoise.deploy.runtime import TFLiteDenoiser
     from mobiledenoise.evaluate.metrics import psnr
@@ -120,9 +121,9 @@ def write(rows: list[dict], args) -> None:
          "rows": rows}, indent=1))
     names = list(args.models)
     lines = [f"# Model against oracle NLM by noise shape (`noise_shape.py`, host {host})",
-             "", f"kodak24, first {args.images} photos, JPEG Q{JPEG_QUALITY}; PSNR (dB) against "
-             "the clean photo; in brackets the margin over oracle NLM. Each row: one preset's "
-             "noise at one shot level, the same photos and seeds.", "",
+             "", (f"kodak24, first {args.images} photos, JPEG Q{JPEG_QUALITY}; PSNR (dB) "
+                  "against the clean photo; in brackets the margin over oracle NLM. Each row: one "
+                  "preset's noise at one shot level, the same photos and seeds."), "",
              "| preset | shot | noisy | NLM oracle (h) | " + " | ".join(names) + " |",
              "|---|---|---|---|" + "---|" * len(names)]
     for r in rows:

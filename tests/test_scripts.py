@@ -12,6 +12,7 @@ import pytest
 from mobiledenoise.errors import UserError, run_script
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "mobiledenoise" / "weights"
 HOST = socket.gethostname().split(".")[0]  # the benchmarks' result-file suffix
 
 
@@ -22,7 +23,8 @@ def test_run_script_turns_a_user_error_into_one_line_and_exit_2(capsys):
     with pytest.raises(SystemExit) as stop:
         run_script(main)
     assert stop.value.code == 2
-    assert capsys.readouterr().err.strip() == "Error: expected a thing, received another; pass the thing"
+    assert (capsys.readouterr().err.strip()
+            == "Error: expected a thing, received another; pass the thing")
     with pytest.raises(SystemExit) as stop:
         run_script(lambda: 0)
     assert stop.value.code == 0
@@ -165,7 +167,8 @@ def test_snapshots_refuses_a_folder_that_is_not_a_run(tmp_path):
         f"Error: expected a run folder, received {tmp_path}; pass what `train --out` wrote"]
 
 
-def test_snapshots_lists_the_start_and_every_kept_step_and_refuses_a_run_without(pair_folder, tmp_path):
+def test_snapshots_lists_the_start_and_every_kept_step_and_refuses_a_run_without(pair_folder,
+                                                                                 tmp_path):
     sys.path.insert(0, str(BENCHMARKS))
     import snapshots
 
@@ -247,7 +250,8 @@ def test_gpu_data_pack_keeps_training_data_only_and_is_faithful(shared_data, tmp
     assert frames and "Canon5D2_desk" not in frames  # a validation scene of the recipes
     copied = pack / "polyu_cropped" / "noisy"
     for file in list(copied.iterdir())[:5]:  # real noise travels byte for byte
-        assert file.read_bytes() == (shared_data / "polyu_cropped" / "noisy" / file.name).read_bytes()
+        original = shared_data / "polyu_cropped" / "noisy" / file.name
+        assert file.read_bytes() == original.read_bytes()
     for name in ("cbsd68", "urban100"):  # PNG sources: re-encoded, near-lossless
         source = sorted((shared_data / "clean_photos" / name).glob("*.png"))[0]
         packed = cv2.imread(str(pack / "clean_photos" / name / f"{source.stem}.jpg"))
@@ -290,7 +294,7 @@ def test_train_until_ends_its_schedule_by_the_deadline(pair_folder, tmp_path):
 
 
 def test_noise_shape_scores_the_same_photos_under_each_preset(shared_data, tmp_path):
-    fast = Path(__file__).parents[1] / "src" / "mobiledenoise" / "weights" / "fast_fp32.tflite"
+    fast = WEIGHTS / "fast_fp32.tflite"
     done = subprocess.run([sys.executable, str(BENCHMARKS / "noise_shape.py"), "--data",
                            str(shared_data), "--images", "1", "--shots", "0.008",
                            "--presets", "chroma_denoised,camera_wide", "--model", f"fast={fast}",
@@ -317,6 +321,34 @@ def test_noise_shape_scores_the_same_photos_under_each_preset(shared_data, tmp_p
     ("--model", "x=/no/such.tflite", "expected --model NAME=FILE with an existing .tflite")])
 def test_noise_shape_refuses_bad_arguments_in_one_line(flag, value, error, tmp_path):
     done = subprocess.run([sys.executable, str(BENCHMARKS / "noise_shape.py"), flag, value,
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 2 and not (tmp_path / "out").exists()
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("Error: " + error)
+
+
+def test_candidates_scores_a_file_once_and_as_denoise_runs_it(shared_data, tmp_path):
+    fast = WEIGHTS / "fast_fp32.tflite"
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "candidates.py"), "--data-root",
+                           str(shared_data), "--sets", "kodak_clean", "--model", f"fast={fast}",
+                           "--name", "t", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    import json
+
+    (result,) = tmp_path.glob("candidates-t-*.json")
+    row = json.loads(result.read_text())["psnr"]["kodak_clean"]
+    # A clean photo: fast changes it a little (vs_classical: 41.52 dB) and `auto` adds no pass.
+    assert 40 < row["fast"] < 44 and row["fast_auto"] == row["fast"]
+
+
+@pytest.mark.parametrize("args, error", [
+    (["--model", "x=/no/such.tflite"], "expected a .tflite model file"),
+    (["--model", f"x={WEIGHTS / 'fast_fp32.tflite'}", "--sets", "nope"], "expected sets from"),
+    ([], "expected valid arguments")])
+def test_candidates_refuses_bad_arguments_in_one_line(args, error, tmp_path):
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "candidates.py"), *args,
                            "--out", str(tmp_path / "out")], capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 2 and not (tmp_path / "out").exists()
