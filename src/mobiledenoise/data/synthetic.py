@@ -112,10 +112,15 @@ PRESETS: dict[str, NoiseLevels] = {
     # blur) to `chroma_denoised`'s strongest (gain 0.25, blur 1.5 px): cameras that leave
     # luminance grain after a strong chroma NR (PolyU's DSLRs: chroma/luma 0.32), and phones
     # that leave chroma in (SIDD: 0.8). On `chroma_denoised` noise at shot 0.008 a model
-    # trained on `camera_wide` removes 1.6 dB where tuned NLM removes 3.2; on `camera_wide`'s
-    # own noise it is 2.1 dB above NLM.
+    # trained on `camera_wide` removes 1.6 dB where tuned NLM removes 3.3; on `camera_wide`'s
+    # own noise it is 1.8 dB above NLM (benchmarks/results/noise-shape-vm.md).
     "camera_wide_isp": NoiseLevels(white_share=(0.0, 1.0), chroma_gain=(0.25, 1.0),
                                    chroma_blur=(0.0, 1.5)),
+    # Half-way: chroma NR no stronger than gain 0.5 and blur 0.8 px. As `default`'s stage 2,
+    # neither is shipped: both cost 0.4-0.6 dB on real phone photos
+    # (benchmarks/results/candidates-default-stage2-noise-vm.md).
+    "camera_wide_isp_mild": NoiseLevels(white_share=(0.0, 1.0), chroma_gain=(0.5, 1.0),
+                                        chroma_blur=(0.0, 0.8)),
     # `camera_wide` with half of the cameras rendering without the S-curve, so the noise's
     # shadows/mid-tones ratio spans DSLR-like (~0.8) to phone-like (~1.4-1.5, SIDD 1.46-1.62).
     # Measured, not shipped: 1,000 fine-tuning steps of `default` on it (as
