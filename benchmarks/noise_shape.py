@@ -15,7 +15,6 @@ Writes noise-shape-<host>.{md,json} to --out (default benchmarks/results).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import socket
 import sys
@@ -29,7 +28,6 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from mobiledenoise.errors import ScriptParser, UserError, at_least_one, run_script
 
 WEIGHTS = REPO / "src" / "mobiledenoise" / "weights"
-JPEG_QUALITY = 90  # as vs_classical.py
 TUNE_IMAGES, TUNE_CROP = 4, 256
 
 
@@ -64,22 +62,9 @@ def parse_args(argv=None):
     return args
 
 
-def noisy_photos(files: list[Path], preset: str, shot: float) -> list[tuple[np.ndarray, ...]]:
-    """(noisy, clean) uint8 pairs: `preset`'s noise at one shot level, photo i seeded (0, i)."""
-    from mobiledenoise.data.imageio import from_float, read_image, to_float
-    from mobiledenoise.data.synthetic import PRESETS, SyntheticNoise
-
-    levels = dataclasses.replace(PRESETS[preset], shot_range=(shot, shot * 1.0001))
-    synth = SyntheticNoise(levels, jpeg_quality=(JPEG_QUALITY, JPEG_QUALITY))
-    pairs = []
-    for i, f in enumerate(files):
-        noisy, clean = synth(to_float(read_image(f)), np.random.default_rng([0, i]))
-        pairs.append((from_float(noisy), from_float(clean)))
-    return pairs
-
-
 def main(argv=None) -> int:
     import classical
+    import vs_classical
 
     from mobiledenoise.data.imageio import from_float
     from mobiledenoise.deploy.runtime import TFLiteDenoiser
@@ -94,7 +79,7 @@ def main(argv=None) -> int:
     rows = []
     for preset in args.presets:
         for shot in args.shots:
-            pairs = noisy_photos(files, preset, shot)
+            pairs = vs_classical.with_noise(files, preset, shot)
             crops = [tuple(classical.centre_crop(x, TUNE_CROP) for x in pair)
                      for pair in pairs[:TUNE_IMAGES]]
             h, _ = classical.tune_opencv_h_refined(crops)
@@ -121,7 +106,7 @@ def write(rows: list[dict], args) -> None:
          "rows": rows}, indent=1))
     names = list(args.models)
     lines = [f"# Model against oracle NLM by noise shape (`noise_shape.py`, host {host})",
-             "", (f"kodak24, first {args.images} photos, JPEG Q{JPEG_QUALITY}; PSNR (dB) "
+             "", (f"kodak24, first {args.images} photos, JPEG Q90; PSNR (dB) "
                   "against the clean photo; in brackets the margin over oracle NLM. Each row: one "
                   "preset's noise at one shot level, the same photos and seeds."), "",
              "| preset | shot | noisy | NLM oracle (h) | " + " | ".join(names) + " |",

@@ -100,7 +100,7 @@ SET_NAMES = [s.name for s in SETS]
 # --- sets -------------------------------------------------------------------------------------
 
 def load_set(spec: SetSpec, root: Path, limit: int | None) -> list[Image]:
-    from mobiledenoise.data.imageio import from_float, read_image, to_float
+    from mobiledenoise.data.imageio import read_image
     from mobiledenoise.data.pairs import find_pairs, load_pair, split_by_scene
 
     if spec.name == "polyu_val":
@@ -115,16 +115,24 @@ def load_set(spec: SetSpec, root: Path, limit: int | None) -> list[Image]:
     files = sorted((root / "clean_photos" / "kodak24").glob("*.png"))[:limit]
     if spec.name == "kodak_clean":
         return [(f"kodak/{f.stem}", image, image) for f in files for image in [read_image(f)]]
+    shot = float(spec.name.removeprefix("kodak_shot"))
+    return [(f"{spec.name}/{f.stem}", noisy, clean)
+            for f, (noisy, clean) in zip(files, with_noise(files, KODAK_PRESET, shot))]
+
+
+def with_noise(files: list[Path], preset: str, shot: float) -> list[tuple[np.ndarray, ...]]:
+    """(noisy, clean) uint8 pairs: `preset`'s noise at one shot level and JPEG_QUALITY, photo i
+    seeded (0, i), so every preset and level sees the same cameras."""
+    from mobiledenoise.data.imageio import from_float, read_image, to_float
     from mobiledenoise.data.synthetic import PRESETS, SyntheticNoise
 
-    shot = float(spec.name.removeprefix("kodak_shot"))
-    levels = dataclasses.replace(PRESETS[KODAK_PRESET], shot_range=(shot, shot * 1.0001))
+    levels = dataclasses.replace(PRESETS[preset], shot_range=(shot, shot * 1.0001))
     synth = SyntheticNoise(levels, jpeg_quality=(JPEG_QUALITY, JPEG_QUALITY))
-    images = []
+    pairs = []
     for i, f in enumerate(files):
         noisy, clean = synth(to_float(read_image(f)), np.random.default_rng([0, i]))
-        images.append((f"{spec.name}/{f.stem}", from_float(noisy), from_float(clean)))
-    return images
+        pairs.append((from_float(noisy), from_float(clean)))
+    return pairs
 
 
 def spread(items: list, n: int) -> list:
